@@ -1,0 +1,1 @@
+"""Screening Eagle ID client."""
