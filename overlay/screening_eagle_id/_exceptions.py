@@ -1,0 +1,123 @@
+"""Typed errors raised by the overlay.
+
+Our exception hierarchy (caught as `TokenError` when the cause does not matter):
+
+* TokenError                 -- base: status_code, error, error_description, retryable
+  + InvalidRequestError        -- 400: the request was malformed (bad scope, grant type, ...)
+  + InvalidClientError         -- 401: unknown client or wrong secret
+  + AccessDeniedError          -- 403: client not allowed that grant or scope
+  + EndpointNotFoundError      -- 404: wrong base URL or path
+  + RateLimitedError           -- 429: slow down (retry_after), retryable
+  + ServerError                -- 500 and other 5xx, retryable
+  + TokenTransportError        -- timeout, connection refused/reset, truncated body, retryable
+  + InsecureTransportError     -- plain http:// to a non-loopback host (nothing was sent)
+  + ConfigurationError         -- credentials, URL or scope missing or unreadable
+
+Messages never contain the client secret: they are built from the status, the server's
+`error`/`errorDescription` and the URL only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "ConfigurationError",
+    "EndpointNotFoundError",
+    "InsecureTransportError",
+    "InvalidClientError",
+    "InvalidRequestError",
+    "RateLimitedError",
+    "ServerError",
+    "TokenError",
+    "TokenTransportError",
+]
+
+
+class TokenError(Exception):
+    """Getting a token failed.
+
+    `status_code` is the HTTP status (None when no response was received), `error` the
+    server's RFC 6749 error code, `error_description` its human text, and `retryable`
+    whether trying again later may succeed.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error = error
+        self.error_description = error_description
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
+            f"error={self.error!r})"
+        )
+
+
+class InvalidRequestError(TokenError):
+    """400: the token request was rejected as malformed (scope, grant type, body)."""
+
+
+class InvalidClientError(TokenError):
+    """401: client authentication failed (unknown client id or wrong secret)."""
+
+
+class AccessDeniedError(TokenError):
+    """403: the client may not use this grant type or one of the requested scopes."""
+
+
+class EndpointNotFoundError(TokenError):
+    """404: no token endpoint at this URL; check the base URL."""
+
+
+class RateLimitedError(TokenError):
+    """429: the server asks to slow down; `retry_after` is in seconds, when it said."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = 429,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, error=error, error_description=error_description
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(TokenError):
+    """5xx: the token endpoint failed; trying again later may work."""
+
+    retryable = True
+
+
+class TokenTransportError(TokenError):
+    """No usable response: timeout, refused or reset connection, truncated body."""
+
+    retryable = True
+
+
+class InsecureTransportError(TokenError):
+    """Refused to send credentials over plain http:// to a host that is not loopback."""
+
+
+class ConfigurationError(TokenError):
+    """Credentials, URL or scope are missing or unreadable; the message says where we looked."""
