@@ -1,0 +1,143 @@
+"""The token endpoint, POST /api/id/v1/auth/token (RFC 6749 §4.4, as in openapi.yaml)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from ._basic import parse_basic_authorization
+from ._registry import GRANT_TYPES, SCOPE_TOKEN, Registry
+from ._responses import WWW_AUTHENTICATE, error_response
+from ._tokens import TokenIssuer
+
+__all__ = ["TOKEN_PATH", "token"]
+
+TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
+_FORM = "application/x-www-form-urlencoded"
+# The `scope` pattern of openapi.yaml, matched in full (no `$`-before-newline leniency).
+_SCOPE = re.compile(rf"{SCOPE_TOKEN.pattern}(?: {SCOPE_TOKEN.pattern})*")
+_RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# More than enough for grant_type, scope and a few extension parameters.
+_MAX_FIELDS = 32
+
+
+class _BadRequest(Exception):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+async def token(request: Request) -> Response:
+    """Authenticate the client, validate the form, issue tokens.
+
+    Order of checks: method (405, by the router); client authentication (401, before the
+    body is read, as most identity providers do); the request syntax (400 invalid_request,
+    unsupported_grant_type, invalid_scope); then what this client may do (400 invalid_grant,
+    403 unauthorized_client, 403 access_denied). A syntactically bad request is a 400 for
+    every authenticated client; a valid one is 200, 400 invalid_grant or 403.
+    """
+    registry: Registry = request.app.state.registry
+    authorizations = request.headers.getlist("authorization")
+    credentials = parse_basic_authorization(authorizations[0] if len(authorizations) == 1 else None)
+    client = None if credentials is None else registry.authenticate(*credentials)
+    if client is None:
+        return error_response(
+            401,
+            "invalid_client",
+            "Client authentication failed.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+    request.state.client_id = client.client_id
+
+    try:
+        params = await _read_form(request, request.app.state.max_body_bytes)
+    except _BadRequest as exc:
+        return error_response(400, "invalid_request", exc.description)
+
+    grant_type = params.get("grant_type")
+    scope = params.get("scope")
+    if not grant_type:
+        return error_response(400, "invalid_request", "grant_type is required.")
+    if not scope:
+        return error_response(400, "invalid_request", "scope is required.")
+    if grant_type not in GRANT_TYPES:
+        return error_response(
+            400, "unsupported_grant_type", "grant_type must be client_credentials."
+        )
+    if not _SCOPE.fullmatch(scope):
+        return error_response(
+            400,
+            "invalid_scope",
+            "scope must be scope-tokens separated by single spaces (RFC 6749 §3.3).",
+        )
+    if grant_type == "authorization_code":
+        # The spec lists it, but this endpoint has no authorization endpoint: no code can be
+        # valid here.
+        return error_response(
+            400, "invalid_grant", "No authorization code can be presented at this endpoint."
+        )
+    if grant_type not in client.grant_types:
+        return error_response(
+            403, "unauthorized_client", f"This client may not use the {grant_type} grant."
+        )
+    # Order kept, duplicates dropped: the granted scope echoes what was asked.
+    scopes = list(dict.fromkeys(scope.split(" ")))
+    if not client.scopes.issuperset(scopes):
+        denied = " ".join(s for s in scopes if s not in client.scopes)
+        return error_response(403, "access_denied", f"Scope not allowed for this client: {denied}")
+    issuer: TokenIssuer = request.app.state.issuer
+    return JSONResponse(issuer.issue(client, scopes))
+
+
+async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
+    content_types = request.headers.getlist("content-type")
+    if len(content_types) != 1:
+        raise _BadRequest(f"The body must be {_FORM}.")
+    media_type, *parameters = content_types[0].split(";")
+    if media_type.strip().lower() != _FORM:
+        raise _BadRequest(f"The body must be {_FORM}.")
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise _BadRequest("The body must be UTF-8.")
+
+    # Refuse an announced oversize body before reading any of it; count a chunked one.
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > max_bytes):
+        raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
+    except ClientDisconnect as exc:
+        raise _BadRequest("The client disconnected.") from exc
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest("The body must be UTF-8.") from exc
+    if _RAW_CONTROL.search(text):
+        raise _BadRequest("Control characters must be percent-encoded.")
+    try:
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except ValueError as exc:  # also UnicodeDecodeError from a bad %-escape
+        raise _BadRequest(f"The body is not valid {_FORM}.") from exc
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            # RFC 6749 §3.2: parameters must not be included more than once.
+            raise _BadRequest(f"Parameter {name!r} is repeated.")
+        params[name] = value
+    return params

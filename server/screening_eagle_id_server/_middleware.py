@@ -1,0 +1,86 @@
+"""The outermost layer of the app: no-store headers, JSON 500s and the access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._responses import NO_STORE_HEADERS, error_response
+
+__all__ = ["ACCESS_LOGGER", "ERROR_LOGGER", "EdgeMiddleware"]
+
+ACCESS_LOGGER = "screening_eagle_id_server.access"
+ERROR_LOGGER = "screening_eagle_id_server.error"
+_access_log = logging.getLogger(ACCESS_LOGGER)
+_error_log = logging.getLogger(ERROR_LOGGER)
+_REPLACED = frozenset(name for name, _ in NO_STORE_HEADERS)
+
+
+class EdgeMiddleware:
+    """Wraps the whole app (inside Starlette's ServerErrorMiddleware, which it pre-empts).
+
+    - adds `Cache-Control: no-store` and `Pragma: no-cache` to every response;
+    - turns any unexpected exception into a JSON 500 without internals, logged here;
+    - writes one access-log line per request: method, path, status, client_id (once the
+      endpoint has authenticated it), latency. Never a header, a body, a query or a token.
+    """
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in _REPLACED]
+                headers.extend(NO_STORE_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            _error_log.exception("unhandled exception in %s %r", scope["method"], scope["path"])
+            if status == 0:
+                response = error_response(
+                    500, "server_error", "The server failed to handle the request."
+                )
+                await response(scope, receive, send_with_headers)
+            # Otherwise the response had started: uvicorn closes the connection.
+        finally:
+            if _access_log.isEnabledFor(logging.INFO):
+                latency_ms = (time.perf_counter() - started_at) * 1000
+                state = scope.get("state") or {}
+                _access_log.info(
+                    "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
+                    scope["method"],
+                    _quote(scope["path"]),
+                    status,
+                    _quote(state.get("client_id", "-")),
+                    latency_ms,
+                    extra={
+                        "http_method": scope["method"],
+                        "http_path": scope["path"],
+                        "http_status": status,
+                        "client_id": state.get("client_id"),
+                        "latency_ms": latency_ms,
+                    },
+                )
+
+
+def _quote(value: str) -> str:
+    # Paths and client ids are attacker-influenced: keep one request on one log line.
+    if value and value.isprintable() and " " not in value and '"' not in value:
+        return value
+    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'

@@ -1,0 +1,34 @@
+"""Shared fixtures: the reference server on a real loopback socket."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from live_server import LiveServer, start_server
+from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Registry, Settings
+
+DEMO_REGISTRY_TOML = f"""
+[[clients]]
+client_id = "{DEMO_CLIENT_ID}"
+secret_sha256 = "{hashlib.sha256(DEMO_CLIENT_SECRET.encode()).hexdigest()}"
+scopes = ["openid", "email", "profile", "inspect", "offline"]
+grant_types = ["client_credentials"]
+
+[clients.claims]
+sub = "1302"
+email = "test@example.com"
+name = "Test User"
+"""
+
+
+@pytest.fixture(scope="session")
+def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The reference server with the demo client, from a temp registry file, for the session."""
+    path = tmp_path_factory.mktemp("registry") / "clients.toml"
+    path.write_text(DEMO_REGISTRY_TOML, encoding="utf-8")
+    settings = Settings(signing_key=secrets.token_bytes(32), registry=Registry.from_file(path))
+    with start_server(settings) as server:
+        yield server
