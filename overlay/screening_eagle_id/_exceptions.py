@@ -37,8 +37,9 @@ class TokenError(Exception):
     """Getting a token failed.
 
     `status_code` is the HTTP status (None when no response was received), `error` the
-    server's RFC 6749 error code, `error_description` its human text, and `retryable`
-    whether trying again later may succeed.
+    server's RFC 6749 error code, `error_description` its human text, `retryable` whether
+    trying again later may succeed, and `retry_after` the seconds the server asked us to
+    wait (its `Retry-After` header), if it said.
     """
 
     retryable: bool = False
@@ -51,9 +52,11 @@ class TokenError(Exception):
         error: str | None = None,
         error_description: str | None = None,
         retryable: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
         self.status_code = status_code
         self.error = error
         self.error_description = error_description
@@ -84,23 +87,9 @@ class EndpointNotFoundError(TokenError):
 
 
 class RateLimitedError(TokenError):
-    """429: the server asks to slow down; `retry_after` is in seconds, when it said."""
+    """429: the server asks to slow down (see `retry_after`)."""
 
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status_code: int | None = 429,
-        error: str | None = None,
-        error_description: str | None = None,
-    ) -> None:
-        super().__init__(
-            message, status_code=status_code, error=error, error_description=error_description
-        )
-        self.retry_after = retry_after
 
 
 class ServerError(TokenError):

@@ -1,0 +1,679 @@
+"""`TokenClient` and `AsyncTokenClient`: cached, single-flight client-credentials tokens.
+
+The one place the overlay touches the network, and it does so only through the generated
+operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`.
+
+State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
+monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
+read, one clock call and one comparison: no lock, no hashing, no allocation. Every other
+decision is a pure function in `_token.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ipaddress
+import logging
+import random as _random
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
+
+import httpx
+from attrs import frozen
+from screening_eagle_id_client import AuthenticatedClient
+from screening_eagle_id_client.api.auth import generate_auth_access_token
+from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
+from screening_eagle_id_client.types import Response
+
+from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
+from ._clock import SYSTEM_CLOCK, Clock
+from ._credentials import ClientAuth, ClientCredentials, resolve_config
+from ._exceptions import ConfigurationError, InsecureTransportError, TokenError
+from ._response import (
+    error_fields,
+    error_for_status,
+    error_from_body,
+    parse_retry_after,
+    transport_error,
+)
+from ._token import (
+    Token,
+    parse_token_response,
+    refresh_fraction,
+    retry_refresh_at,
+    schedule,
+    schedule_cached,
+)
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
+
+logger = logging.getLogger("screening_eagle_id")
+
+#: Seconds one token request may take (connect, write, read, pool), unless `timeout=` says.
+DEFAULT_TIMEOUT = 10.0
+
+
+@frozen
+class RetryPolicy:
+    """How one fetch is retried: 5xx, 429 and transport errors only, 4xx never.
+
+    Up to `attempts` tries in all; before try n+1 wait a "full jitter" backoff,
+    uniform(0, min(max_backoff, backoff * 2**(n-1))), or the server's `Retry-After` capped at
+    `max_retry_after`. No retry starts if it would end its wait past `total_timeout`
+    seconds after the first try began.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    total_timeout: float = 30.0
+
+    def delay(self, failures: int, error: TokenError, rand: float) -> float:
+        """Seconds to wait after the `failures`-th failed try (>= 1); `rand` in [0, 1)."""
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after)
+        return min(self.max_backoff, self.backoff * 2.0 ** (failures - 1)) * rand
+
+
+_SINGLE_TRY = RetryPolicy(attempts=1)
+
+
+class _Entry(NamedTuple):
+    token: Token
+    refresh_at: float  # monotonic
+    hard_expiry: float  # monotonic
+
+
+# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
+# when a documented status carries a body it cannot parse, or (ValueError) on a status
+# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
+# our own httpx client remembers the last response in this context variable (hooks run in
+# the caller's thread, or task, so concurrent fetches never see each other's).
+_last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
+    "screening_eagle_id_last_response", default=None
+)
+
+
+def _remember(response: httpx.Response) -> None:
+    _last_response.set(response)
+
+
+async def _aremember(response: httpx.Response) -> None:
+    _last_response.set(response)
+
+
+# A caller-owned `http_client=` is plugged in as the *transport* of the httpx client the
+# generated `AuthenticatedClient` builds (through its `httpx_args`), not with
+# `set_httpx_client()`: the generated client puts the Basic credentials into the default
+# headers of a client it builds, and has no per-request headers, so handing it the
+# caller's client would either send no credentials or mean writing the secret into the
+# caller's `client.headers` for good. This way the secret stays on our own thin client,
+# while the caller's client carries the bytes: its connection pool, proxies, TLS settings
+# and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
+# redirects are not followed, and closing us never closes it.
+class _ViaClient(httpx.BaseTransport):
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+    def close(self) -> None:
+        """The caller owns the client: leave it open."""
+
+
+class _AsyncViaClient(httpx.AsyncBaseTransport):
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        """The caller owns the client: leave it open."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str, allow_insecure_http: bool) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"invalid token endpoint URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
+    if parsed.userinfo:
+        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
+    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
+        raise InsecureTransportError(
+            f"refusing to send client credentials over plain http to {parsed.host}; use "
+            "https, or pass allow_insecure_http=True if the network is trusted"
+        )
+    return str(parsed).rstrip("/")
+
+
+def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
+    items = scope.split() if isinstance(scope, str) else [s for part in scope for s in part.split()]
+    unique = tuple(dict.fromkeys(items))
+    if not unique:
+        raise ConfigurationError("scope is empty; the token endpoint requires at least one")
+    return unique
+
+
+class _TokenClientBase:
+    """Configuration, state and every decision shared by the sync and async clients."""
+
+    _api: AuthenticatedClient
+
+    def __init__(
+        self,
+        base_url: str | None,
+        credentials: ClientCredentials | None,
+        *,
+        scope: str | Iterable[str] | None,
+        profile: str | None,
+        timeout: float | httpx.Timeout,
+        retry: RetryPolicy,
+        client_auth: ClientAuth,
+        allow_insecure_http: bool,
+        clock: Clock | None,
+        random: Callable[[], float],
+    ) -> None:
+        config = resolve_config(
+            base_url,
+            credentials,
+            scope if scope is None or isinstance(scope, str) else " ".join(scope),
+            profile=profile,
+        )
+        self._url = _check_url(config.url, allow_insecure_http)
+        self._credentials = config.credentials
+        self._scopes = _normalise_scope(config.scope)
+        self._scope_set = frozenset(self._scopes)
+        self._body = TokenRequest(
+            grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
+        )
+        self._basic = config.credentials.basic_value(client_auth)
+        self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._retry = retry
+        clock = clock or SYSTEM_CLOCK
+        # Bound once: the hot path calls self._monotonic() and nothing else.
+        self._monotonic = clock.monotonic
+        self._wall = clock.time
+        self._random = random
+        self._entry: _Entry | None = None
+        self._refresh_failures = 0
+        self._used = False
+        self._closed = False
+
+    def _api_client(self, httpx_args: dict[str, Any]) -> AuthenticatedClient:
+        return AuthenticatedClient(
+            base_url=self._url,
+            token=self._basic,
+            prefix="Basic",
+            timeout=self._timeout,
+            follow_redirects=False,
+            raise_on_unexpected_status=False,
+            httpx_args=httpx_args,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(url={self._url!r}, "
+            f"client_id={self._credentials.client_id!r}, scope={' '.join(self._scopes)!r})"
+        )
+
+    @property
+    def url(self) -> str:
+        """The token endpoint's base URL."""
+        return self._url
+
+    @property
+    def client_id(self) -> str:
+        """The client id tokens are requested for."""
+        return self._credentials.client_id
+
+    @property
+    def scope(self) -> frozenset[str]:
+        """The scopes requested."""
+        return self._scope_set
+
+    @property
+    def cache_key(self) -> str:
+        """The key this client's tokens are cached under (see `cache_key()`)."""
+        return self._key
+
+    # -- decisions (no I/O) ---------------------------------------------------------------
+
+    def _entry_for(self, token: Token, anchor: float) -> _Entry:
+        """State for a token we fetched: anchored to the monotonic time before sending."""
+        sched = schedule(anchor, token.lifetime, refresh_fraction(self._random()))
+        return _Entry(token, sched.refresh_at, sched.hard_expiry)
+
+    def _adoptable(self, token: Token | None) -> _Entry | None:
+        """State for a token found in the cache, if it is new to us and not yet due a refresh."""
+        if token is None:
+            return None
+        current = self._entry
+        if current is not None and current.token.access_token == token.access_token:
+            return None
+        now = self._monotonic()
+        sched = schedule_cached(
+            token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
+        )
+        if now >= sched.refresh_at:
+            return None
+        return _Entry(token, sched.refresh_at, sched.hard_expiry)
+
+    def _refresh_failed(self, entry: _Entry, exc: BaseException) -> Token:
+        """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
+        self._refresh_failures += 1
+        now = self._monotonic()
+        retry_at = retry_refresh_at(now, self._refresh_failures, entry.hard_expiry, self._random())
+        logger.warning(
+            "token refresh-ahead failed (%s); still serving the current token, "
+            "next attempt in %.1f s",
+            exc,
+            retry_at - now,
+        )
+        if self._entry is entry:
+            self._entry = entry._replace(refresh_at=retry_at)
+        return entry.token
+
+    def _interpret(self, response: Response[ErrorResponse | TokenResponse], wall: float) -> Token:
+        """The token in a response from the generated operation, or the matching TokenError."""
+        parsed = response.parsed
+        status = int(response.status_code)
+        if status == 200 and isinstance(parsed, TokenResponse):
+            return parse_token_response(
+                parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
+            )
+        if isinstance(parsed, ErrorResponse):
+            error, description = error_fields(parsed.to_dict())
+            if description is None:
+                description = error_fields(parsed.additional_properties)[1]
+            raise error_for_status(
+                status,
+                error,
+                description,
+                url=self._token_url,
+                retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+            )
+        raise error_from_body(
+            status, response.headers, response.content, url=self._token_url, wall_now=wall
+        )
+
+    @property
+    def _token_url(self) -> str:
+        return self._url + "/api/id/v1/auth/token"
+
+    def _unparseable(self, exc: Exception, wall: float) -> TokenError:
+        """The generated parser raised on the last response: report it from the raw bytes."""
+        raw = _last_response.get()
+        if raw is None:
+            raise exc
+        return error_from_body(
+            raw.status_code, raw.headers, raw.content, url=self._token_url, wall_now=wall
+        )
+
+    def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
+        logger.info(
+            "token request failed (%s); retrying in %.2f s (attempt %d of %d)",
+            exc,
+            delay,
+            tries + 1,
+            self._retry.attempts,
+        )
+
+
+class TokenClient(_TokenClientBase):
+    """Gets client-credentials tokens from Screening Eagle ID, cached and single-flight.
+
+    `base_url`, `credentials` and `scope` default to the environment (`EAGLE_ID_URL`,
+    `EAGLE_ID_CLIENT_ID`, `EAGLE_ID_CLIENT_SECRET`, `EAGLE_ID_SCOPE`), then to a profile of
+    `$XDG_CONFIG_HOME/eagle-id/credentials.toml`. Thread-safe; use one per (URL, client, scope).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        credentials: ClientCredentials | None = None,
+        *,
+        scope: str | Iterable[str] | None = None,
+        profile: str | None = None,
+        cache: TokenCache | None = None,
+        http_client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        client_auth: ClientAuth = "basic",
+        allow_insecure_http: bool = False,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        super().__init__(
+            base_url,
+            credentials,
+            scope=scope,
+            profile=profile,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            client_auth=client_auth,
+            allow_insecure_http=allow_insecure_http,
+            clock=clock,
+            random=random,
+        )
+        self._cache: TokenCache = cache if cache is not None else MemoryCache()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
+        if http_client is not None:
+            httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
+        self._api = self._api_client(httpx_args)
+
+    def get_token(self) -> Token:
+        """A valid token: from memory when fresh, else from the cache or the endpoint."""
+        entry = self._entry
+        if entry is not None and self._monotonic() < entry[1]:
+            return entry[0]
+        return self._get_token_slow()
+
+    def _get_token_slow(self) -> Token:
+        entry = self._entry
+        if entry is not None and self._monotonic() < entry.hard_expiry:
+            # Refresh-ahead: the first caller refreshes, everyone else keeps the current token.
+            if not self._lock.acquire(blocking=False):
+                return entry.token
+            try:
+                entry = self._entry
+                if entry is None or self._monotonic() >= entry.hard_expiry:
+                    return self._refresh(ahead=False).token
+                if self._monotonic() < entry.refresh_at:
+                    return entry.token  # refreshed while we looked
+                try:
+                    return self._refresh(ahead=True).token
+                except Exception as exc:  # any failure is invisible while the token is valid
+                    return self._refresh_failed(entry, exc)
+            finally:
+                self._lock.release()
+        with self._lock:
+            entry = self._entry
+            if entry is not None and self._monotonic() < entry.hard_expiry:
+                return entry.token  # another thread fetched while we waited
+            return self._refresh(ahead=False).token
+
+    def _refresh(self, *, ahead: bool) -> _Entry:
+        """Adopt a newer token from the cache, or fetch one under the cache's lock. Holds _lock."""
+        entry = self._adoptable(self._cache.get(self._key))
+        if entry is None:
+            with self._cache.lock(self._key):
+                entry = self._adoptable(self._cache.get(self._key))
+                if entry is None:
+                    entry = self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
+        self._entry = entry
+        self._refresh_failures = 0
+        return entry
+
+    def _fetch_and_store(self, policy: RetryPolicy) -> _Entry:
+        token, anchor = self._fetch(policy)
+        entry = self._entry_for(token, anchor)
+        self._cache.set(self._key, token)
+        return entry
+
+    def fetch_token(self) -> Token:
+        """A new token from the endpoint, bypassing every cache (then cached as usual)."""
+        with self._lock:
+            entry = self._fetch_and_store(self._retry)
+            self._entry = entry
+            self._refresh_failures = 0
+            return entry.token
+
+    def invalidate(self, token: Token | None = None) -> bool:
+        """Forget the cached token, or only `token` if it is still the cached one (as after a
+        401 from a resource server). Returns whether anything was forgotten."""
+        with self._lock:
+            entry = self._entry
+            if token is not None and (
+                entry is None or entry.token.access_token != token.access_token
+            ):
+                return False
+            self._entry = None
+            with self._cache.lock(self._key):
+                cached = self._cache.get(self._key)
+                if cached is not None and (
+                    token is None or cached.access_token == token.access_token
+                ):
+                    self._cache.delete(self._key)
+            return True
+
+    def _fetch(self, policy: RetryPolicy) -> tuple[Token, float]:
+        started = self._monotonic()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return self._fetch_once()
+            except TokenError as exc:
+                if not exc.retryable or tries >= policy.attempts:
+                    raise
+                delay = policy.delay(tries, exc, self._random())
+                if self._monotonic() - started + delay > policy.total_timeout:
+                    raise
+                self._log_retry(exc, delay, tries)
+                self._sleep(delay)
+
+    def _fetch_once(self) -> tuple[Token, float]:
+        if self._closed:
+            raise RuntimeError("TokenClient is closed")
+        self._used = True
+        anchor, wall = self._monotonic(), self._wall()
+        reset = _last_response.set(None)
+        try:
+            response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
+        except httpx.RequestError as exc:
+            raise transport_error(exc, url=self._token_url) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise self._unparseable(exc, wall) from exc
+        finally:
+            _last_response.reset(reset)
+        return self._interpret(response, wall), anchor
+
+    def close(self) -> None:
+        """Close the HTTP connections this client opened (never a caller's `http_client`)."""
+        self._closed = True
+        if self._used:
+            self._api.get_httpx_client().close()
+
+    def __enter__(self) -> TokenClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncTokenClient(_TokenClientBase):
+    """The asyncio counterpart of `TokenClient` (same arguments; an `httpx.AsyncClient` and
+    an `AsyncTokenCache`). Single-flight across the tasks of an event loop; use it from one
+    event loop at a time, as its httpx client requires."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        credentials: ClientCredentials | None = None,
+        *,
+        scope: str | Iterable[str] | None = None,
+        profile: str | None = None,
+        cache: AsyncTokenCache | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        client_auth: ClientAuth = "basic",
+        allow_insecure_http: bool = False,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        super().__init__(
+            base_url,
+            credentials,
+            scope=scope,
+            profile=profile,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            client_auth=client_auth,
+            allow_insecure_http=allow_insecure_http,
+            clock=clock,
+            random=random,
+        )
+        self._cache: AsyncTokenCache = cache if cache is not None else MemoryCache()
+        self._sleep = sleep
+        # One asyncio.Lock per event loop (an asyncio.Lock binds to the loop that first
+        # waits on it); the threading lock only guards creating them, never an await.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks_guard = threading.Lock()
+        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
+        if http_client is not None:
+            httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
+        self._api = self._api_client(httpx_args)
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            with self._locks_guard:
+                lock = self._locks.setdefault(loop, asyncio.Lock())
+        return lock
+
+    async def get_token(self) -> Token:
+        """A valid token: from memory when fresh, else from the cache or the endpoint."""
+        entry = self._entry
+        if entry is not None and self._monotonic() < entry[1]:
+            return entry[0]
+        return await self._get_token_slow()
+
+    async def _get_token_slow(self) -> Token:
+        lock = self._lock()
+        entry = self._entry
+        if entry is not None and self._monotonic() < entry.hard_expiry:
+            if lock.locked():
+                return entry.token  # someone is refreshing ahead: keep the current token
+            async with lock:  # free, so this acquires without suspending
+                entry = self._entry
+                if entry is None or self._monotonic() >= entry.hard_expiry:
+                    return (await self._refresh(ahead=False)).token
+                if self._monotonic() < entry.refresh_at:
+                    return entry.token
+                try:
+                    return (await self._refresh(ahead=True)).token
+                except Exception as exc:  # any failure is invisible while the token is valid
+                    return self._refresh_failed(entry, exc)
+        async with lock:
+            entry = self._entry
+            if entry is not None and self._monotonic() < entry.hard_expiry:
+                return entry.token
+            return (await self._refresh(ahead=False)).token
+
+    async def _refresh(self, *, ahead: bool) -> _Entry:
+        entry = self._adoptable(await self._cache.aget(self._key))
+        if entry is None:
+            async with self._cache.alock(self._key):
+                entry = self._adoptable(await self._cache.aget(self._key))
+                if entry is None:
+                    entry = await self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
+        self._entry = entry
+        self._refresh_failures = 0
+        return entry
+
+    async def _fetch_and_store(self, policy: RetryPolicy) -> _Entry:
+        token, anchor = await self._fetch(policy)
+        entry = self._entry_for(token, anchor)
+        await self._cache.aset(self._key, token)
+        return entry
+
+    async def fetch_token(self) -> Token:
+        """A new token from the endpoint, bypassing every cache (then cached as usual)."""
+        async with self._lock():
+            entry = await self._fetch_and_store(self._retry)
+            self._entry = entry
+            self._refresh_failures = 0
+            return entry.token
+
+    async def invalidate(self, token: Token | None = None) -> bool:
+        """Forget the cached token, or only `token` if it is still the cached one (as after a
+        401 from a resource server). Returns whether anything was forgotten."""
+        async with self._lock():
+            entry = self._entry
+            if token is not None and (
+                entry is None or entry.token.access_token != token.access_token
+            ):
+                return False
+            self._entry = None
+            async with self._cache.alock(self._key):
+                cached = await self._cache.aget(self._key)
+                if cached is not None and (
+                    token is None or cached.access_token == token.access_token
+                ):
+                    await self._cache.adelete(self._key)
+            return True
+
+    async def _fetch(self, policy: RetryPolicy) -> tuple[Token, float]:
+        started = self._monotonic()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await self._fetch_once()
+            except TokenError as exc:
+                if not exc.retryable or tries >= policy.attempts:
+                    raise
+                delay = policy.delay(tries, exc, self._random())
+                if self._monotonic() - started + delay > policy.total_timeout:
+                    raise
+                self._log_retry(exc, delay, tries)
+                await self._sleep(delay)
+
+    async def _fetch_once(self) -> tuple[Token, float]:
+        if self._closed:
+            raise RuntimeError("AsyncTokenClient is closed")
+        self._used = True
+        anchor, wall = self._monotonic(), self._wall()
+        reset = _last_response.set(None)
+        try:
+            response = await generate_auth_access_token.asyncio_detailed(
+                client=self._api, body=self._body
+            )
+        except httpx.RequestError as exc:
+            raise transport_error(exc, url=self._token_url) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise self._unparseable(exc, wall) from exc
+        finally:
+            _last_response.reset(reset)
+        return self._interpret(response, wall), anchor
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this client opened (never a caller's `http_client`)."""
+        self._closed = True
+        if self._used:
+            await self._api.get_async_httpx_client().aclose()
+
+    async def __aenter__(self) -> AsyncTokenClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,160 @@
+"""Turning token-endpoint responses into `TokenError`s: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+
+import httpx
+
+from ._exceptions import (
+    AccessDeniedError,
+    EndpointNotFoundError,
+    InvalidClientError,
+    InvalidRequestError,
+    RateLimitedError,
+    ServerError,
+    TokenError,
+    TokenTransportError,
+)
+
+__all__ = [
+    "error_fields",
+    "error_for_status",
+    "error_from_body",
+    "parse_retry_after",
+    "transport_error",
+]
+
+_BY_STATUS: dict[int, type[TokenError]] = {
+    400: InvalidRequestError,
+    401: InvalidClientError,
+    403: AccessDeniedError,
+    404: EndpointNotFoundError,
+    429: RateLimitedError,
+}
+
+_HINTS: dict[type[TokenError], str] = {
+    InvalidClientError: "check the client id and secret (and client_auth)",
+    AccessDeniedError: "the client may not use this grant type or scope",
+    EndpointNotFoundError: "check the base URL",
+}
+
+_SNIPPET = 120
+
+
+def parse_retry_after(value: str | None, wall_now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP-date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - wall_now)
+
+
+def error_fields(body: object) -> tuple[str | None, str | None]:
+    """(error, description) from a decoded error body, reading the seed's camelCase
+    `errorDescription` as well as RFC 6749's `error_description`."""
+    if not isinstance(body, Mapping):
+        return None, None
+    error = body.get("error")
+    description = body.get("errorDescription")
+    if not isinstance(description, str):
+        description = body.get("error_description")
+    return (
+        error if isinstance(error, str) else None,
+        description if isinstance(description, str) else None,
+    )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Status"
+
+
+def error_for_status(
+    status: int,
+    error: str | None,
+    description: str | None,
+    *,
+    url: str,
+    retry_after: float | None = None,
+    detail: str | None = None,
+) -> TokenError:
+    """The `TokenError` subclass for a non-200 status, with a readable message."""
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else TokenError)
+    parts = [f"{status} {_reason(status)} from {url}"]
+    if error:
+        parts.append(f": {error}")
+    if description:
+        parts.append(f" ({description})")
+    if detail:
+        parts.append(f"; {detail}")
+    if 300 <= status < 400:
+        parts.append("; the token endpoint redirected, use the final URL")
+    elif hint := _HINTS.get(cls):
+        parts.append(f"; {hint}")
+    return cls(
+        "".join(parts),
+        status_code=status,
+        error=error,
+        error_description=description,
+        retry_after=retry_after,
+    )
+
+
+def error_from_body(
+    status: int, headers: Mapping[str, str], content: bytes, *, url: str, wall_now: float
+) -> TokenError:
+    """A `TokenError` from a raw response the generated parser could not or did not parse:
+    an undocumented status, a non-JSON or truncated body, a 200 that is no token."""
+    try:
+        body: object = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    error, description = error_fields(body)
+    detail = None
+    if body is None:
+        kind = headers.get("content-type", "no content type").split(";")[0]
+        detail = f"body is not JSON ({kind}, {len(content)} bytes)"
+    if status == 200:
+        problem = detail or "no access_token"
+        return TokenError(
+            f"200 OK from {url} but not a usable token response: {problem}",
+            status_code=200,
+            error="invalid_response",
+            error_description=problem,
+        )
+    return error_for_status(
+        status,
+        error,
+        description,
+        url=url,
+        retry_after=parse_retry_after(headers.get("retry-after"), wall_now),
+        detail=detail,
+    )
+
+
+def transport_error(exc: httpx.RequestError, *, url: str) -> TokenError:
+    """A `TokenTransportError` for a request that got no usable response."""
+    retryable = isinstance(
+        exc,
+        httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError,
+    )
+    what = type(exc).__name__
+    text = str(exc)[:_SNIPPET]
+    return TokenTransportError(
+        f"no usable response from {url}: {what}" + (f" ({text})" if text else ""),
+        retryable=retryable,
+    )
