@@ -20,6 +20,8 @@ _FORM = "application/x-www-form-urlencoded"
 # The `scope` pattern of openapi.yaml, matched in full (no `$`-before-newline leniency).
 _SCOPE = re.compile(rf"{SCOPE_TOKEN.pattern}(?: {SCOPE_TOKEN.pattern})*")
 _RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The parameters this endpoint defines (openapi.yaml's TokenRequest).
+_PARAMETERS = frozenset({"grant_type", "scope"})
 # More than enough for grant_type, scope and a few extension parameters.
 _MAX_FIELDS = 32
 
@@ -136,8 +138,11 @@ async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
         raise _BadRequest(f"The body is not valid {_FORM}.") from exc
     params: dict[str, str] = {}
     for name, value in pairs:
+        # RFC 6749 §3.2: the server MUST ignore unrecognized parameters, and a parameter
+        # MUST NOT be included more than once.
+        if name not in _PARAMETERS:
+            continue
         if name in params:
-            # RFC 6749 §3.2: parameters must not be included more than once.
             raise _BadRequest(f"Parameter {name!r} is repeated.")
         params[name] = value
     return params
