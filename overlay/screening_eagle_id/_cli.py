@@ -1,0 +1,145 @@
+"""The `eagle-id` command: `token`, `decode`, `serve`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from ._cache import TokenCache
+from ._client import TokenClient
+from ._exceptions import ConfigurationError, TokenError
+from ._token import decode_jwt_unverified
+
+__all__ = ["CACHE_KINDS", "main"]
+
+
+def _memory_cache() -> TokenCache | None:
+    return None  # TokenClient's default MemoryCache: nothing survives the process
+
+
+def _file_cache() -> TokenCache:
+    # The hook for a cache that outlives the process (so repeated `eagle-id token` calls
+    # reuse one token): FileCache lives in `_cache.py` once it exists.
+    from . import _cache
+
+    factory: Callable[[], TokenCache] | None = getattr(_cache, "FileCache", None)
+    if factory is None:
+        raise ConfigurationError("--cache file is not available in this version")
+    return factory()
+
+
+#: `--cache` choices: name -> factory of the cache `eagle-id token` uses.
+CACHE_KINDS: dict[str, Callable[[], TokenCache | None]] = {
+    "memory": _memory_cache,
+    "file": _file_cache,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eagle-id", description="Screening Eagle ID tokens from the command line."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    token = commands.add_parser(
+        "token",
+        help="print an access token",
+        description="Print an access token. Credentials, URL and scope come from the options, "
+        "then EAGLE_ID_* environment variables, then the profile "
+        "($XDG_CONFIG_HOME/eagle-id/credentials.toml).",
+    )
+    token.add_argument("--url", help="token endpoint base URL (default $EAGLE_ID_URL, profile)")
+    token.add_argument("--scope", help="space-separated scopes (default $EAGLE_ID_SCOPE, profile)")
+    token.add_argument("--profile", help="profile name in the credentials file")
+    token.add_argument(
+        "--cache",
+        choices=sorted(CACHE_KINDS),
+        default="memory",
+        help="'file' reuses a token across calls (default: memory, a new token per call)",
+    )
+    token.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    token.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback",
+    )
+
+    decode = commands.add_parser(
+        "decode",
+        help="print a JWT's header and claims (UNVERIFIED)",
+        description="Print a JWT's header and claims. The signature is NOT verified.",
+    )
+    decode.add_argument("jwt", metavar="TOKEN", help="the JWT ('-' reads standard input)")
+
+    commands.add_parser(
+        "serve",
+        help="run the reference server (needs the 'server' extra)",
+        add_help=False,
+        description="Run the reference server; arguments go to screening_eagle_id_server.",
+    )
+    return parser
+
+
+def _token(args: argparse.Namespace, out: TextIO) -> int:
+    cache = CACHE_KINDS[args.cache]()
+    with TokenClient(
+        args.url,
+        scope=args.scope,
+        profile=args.profile,
+        cache=cache,
+        allow_insecure_http=args.allow_insecure_http,
+    ) as tokens:
+        token = tokens.get_token()
+    if args.json:
+        json.dump(token.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(token.access_token + "\n")
+    return 0
+
+
+def _decode(args: argparse.Namespace, out: TextIO) -> int:
+    jwt: str = sys.stdin.read().strip() if args.jwt == "-" else args.jwt
+    header, claims = decode_jwt_unverified(jwt)
+    out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
+    out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
+    out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _serve(argv: Sequence[str]) -> int:
+    try:
+        import screening_eagle_id_server
+    except ImportError as exc:
+        print(
+            f"eagle-id serve: the reference server is not installed ({exc.name} missing); "
+            "install the extra: pip install 'screening-eagle-id[server]'",
+            file=sys.stderr,
+        )
+        return 2
+    return screening_eagle_id_server.main(list(argv))
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run `eagle-id`; return the exit status (1 for a token error, 2 for a usage error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "decode":
+            return _decode(args, out)
+        return _token(args, out)
+    except ConfigurationError as exc:
+        print(f"eagle-id: {exc}", file=sys.stderr)
+        return 2
+    except TokenError as exc:
+        print(f"eagle-id: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"eagle-id: {exc}", file=sys.stderr)
+        return 2
