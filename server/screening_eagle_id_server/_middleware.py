@@ -38,20 +38,28 @@ class EdgeMiddleware:
             return
         started_at = time.perf_counter()
         status = 0
+        logged = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, logged
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [h for h in message.get("headers", ()) if h[0].lower() not in _REPLACED]
                 headers.extend(NO_STORE_HEADERS)
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Logged before the last byte leaves: whoever reads the response can rely
+                # on the line being there.
+                logged = True
+                _log_access(scope, status, started_at)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            _error_log.exception("unhandled exception in %s %r", scope["method"], scope["path"])
+            _error_log.exception(
+                "unhandled exception in %s %s", scope["method"], _quote(scope["path"])
+            )
             if status == 0:
                 response = error_response(
                     500, "server_error", "The server failed to handle the request."
@@ -59,24 +67,30 @@ class EdgeMiddleware:
                 await response(scope, receive, send_with_headers)
             # Otherwise the response had started: uvicorn closes the connection.
         finally:
-            if _access_log.isEnabledFor(logging.INFO):
-                latency_ms = (time.perf_counter() - started_at) * 1000
-                state = scope.get("state") or {}
-                _access_log.info(
-                    "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
-                    scope["method"],
-                    _quote(scope["path"]),
-                    status,
-                    _quote(state.get("client_id", "-")),
-                    latency_ms,
-                    extra={
-                        "http_method": scope["method"],
-                        "http_path": scope["path"],
-                        "http_status": status,
-                        "client_id": state.get("client_id"),
-                        "latency_ms": latency_ms,
-                    },
-                )
+            if not logged:
+                _log_access(scope, status, started_at)
+
+
+def _log_access(scope: Scope, status: int, started_at: float) -> None:
+    if not _access_log.isEnabledFor(logging.INFO):
+        return
+    latency_ms = (time.perf_counter() - started_at) * 1000
+    client_id = (scope.get("state") or {}).get("client_id")
+    _access_log.info(
+        "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
+        _quote(scope["method"]),
+        _quote(scope["path"]),
+        status,
+        "-" if client_id is None else _quote(client_id),
+        latency_ms,
+        extra={
+            "http_method": scope["method"],
+            "http_path": scope["path"],
+            "http_status": status,
+            "client_id": client_id,
+            "latency_ms": latency_ms,
+        },
+    )
 
 
 def _quote(value: str) -> str:

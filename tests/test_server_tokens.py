@@ -1,0 +1,122 @@
+"""HS256 JWT minting and the shape of the token response (checked with PyJWT)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import jwt
+import pytest
+from screening_eagle_id_server import DEMO_CLIENT_ID, Registry, Settings
+from screening_eagle_id_server._tokens import TokenIssuer, TokenSigner
+
+KEY = secrets.token_bytes(32)
+NOW = 1_715_861_418
+
+
+def decode(token: str, **options: Any) -> dict[str, Any]:
+    return jwt.decode(
+        token,
+        KEY,
+        algorithms=["HS256"],
+        audience=DEMO_CLIENT_ID,
+        issuer="Screening Eagle ID",
+        options={"verify_exp": False, **options},
+    )
+
+
+@pytest.fixture
+def issuer() -> TokenIssuer:
+    settings = Settings(signing_key=KEY, registry=Registry.demo(), clock=lambda: NOW + 0.9)
+    return TokenIssuer(settings)
+
+
+def issue(issuer: TokenIssuer, scope: str) -> dict[str, Any]:
+    client = Registry.demo().get(DEMO_CLIENT_ID)
+    assert client is not None
+    return issuer.issue(client, scope.split())
+
+
+def test_signer_output_verifies_with_pyjwt_and_has_a_standard_header() -> None:
+    token = TokenSigner(KEY).sign({"a": 1, "ü": "✓"})
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    assert jwt.decode(token, KEY, algorithms=["HS256"]) == {"a": 1, "ü": "✓"}
+
+
+def test_signer_with_another_key_does_not_verify() -> None:
+    token = TokenSigner(secrets.token_bytes(32)).sign({"a": 1})
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, KEY, algorithms=["HS256"])
+
+
+def test_signer_repr_hides_the_key() -> None:
+    assert KEY.hex() not in repr(TokenSigner(KEY))
+    assert "hidden" in repr(TokenSigner(KEY))
+
+
+def test_access_token_claims_are_shaped_like_the_seed(issuer: TokenIssuer) -> None:
+    body = issue(issuer, "inspect email")
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "inspect email"
+    assert body["expires_in"] == 604_800
+    claims = decode(body["access_token"])
+    assert list(claims)[:7] == ["aud", "exp", "jti", "iat", "iss", "sub", "scp"]
+    assert claims["iat"] == NOW
+    assert claims["exp"] - claims["iat"] == body["expires_in"]
+    assert claims["sub"] == "1302"
+    assert claims["scp"] == "inspect email"
+    # The client's claims travel in the access token.
+    assert claims["email"] == "test@example.com"
+    assert claims["name"] == "Test User"
+
+
+def test_jti_is_unique(issuer: TokenIssuer) -> None:
+    ids = {decode(issue(issuer, "inspect")["access_token"])["jti"] for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_no_id_token_without_openid_and_no_refresh_token_without_offline(
+    issuer: TokenIssuer,
+) -> None:
+    body = issue(issuer, "inspect email profile")
+    assert "id_token" not in body
+    assert "refresh_token" not in body
+
+
+@pytest.mark.parametrize(
+    ("scope", "present", "absent"),
+    [
+        ("openid", set(), {"email", "name", "email_verified"}),
+        ("openid email", {"email"}, {"name"}),
+        ("openid profile", {"name"}, {"email"}),
+        ("openid email profile", {"email", "name"}, set()),
+    ],
+)
+def test_id_token_claims_are_filtered_by_scope(
+    issuer: TokenIssuer, scope: str, present: set[str], absent: set[str]
+) -> None:
+    claims = decode(issue(issuer, scope)["id_token"])
+    assert {"aud", "exp", "iat", "iss", "sub"} <= set(claims)
+    assert claims["sub"] == "1302"
+    assert present <= set(claims)
+    assert not absent & set(claims)
+    assert "scp" not in claims
+
+
+def test_refresh_token_only_with_offline(issuer: TokenIssuer) -> None:
+    body = issue(issuer, "offline inspect")
+    claims = decode(body["refresh_token"])
+    assert claims["scp"] == "offline inspect"
+    assert claims["exp"] - claims["iat"] == 15_552_000
+    assert claims["jti"] != decode(body["access_token"])["jti"]
+
+
+def test_lifetime_is_configurable() -> None:
+    settings = Settings(
+        signing_key=KEY, registry=Registry.demo(), clock=lambda: NOW, token_lifetime=60
+    )
+    body = issue(TokenIssuer(settings), "openid")
+    assert body["expires_in"] == 60
+    for name in ("access_token", "id_token"):
+        claims = decode(body[name])
+        assert claims["exp"] - claims["iat"] == 60
