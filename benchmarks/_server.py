@@ -1,0 +1,310 @@
+"""Section 4: the reference server's token issuance vs a bare Starlette JSON handler.
+
+Both run under uvicorn with the reference server's own settings, 1 and 2 workers, loaded by the
+same generator: `wrk` with `token_post.lua` (POST, Basic auth, form body) when it is installed,
+otherwise an async httpx loader (much weaker: the report says which one ran).
+
+Then the app alone, without uvicorn: one request driven straight through each ASGI app
+in-process, and a pyinstrument profile of the reference app, to show what dominates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._apps import TOKEN_PATH, bare_app
+from ._harness import (
+    Check,
+    Section,
+    fmt_ns,
+    fmt_ratio,
+    percentile,
+    progress,
+    ratio,
+    time_async_interleaved,
+)
+from ._procs import Processes, free_port
+
+__all__ = ["bench_server"]
+
+SCOPE = "openid email profile inspect"
+BODY = "grant_type=client_credentials&scope=openid%20email%20profile%20inspect"
+AUTHORIZATION = "Basic " + base64.b64encode(b"demo-client:demo-secret").decode()
+LUA = Path(__file__).with_name("token_post.lua")
+MIN_SHARE = 0.60  # the issue's target: ≥ 60 % of the bare handler's requests/s
+WARMUP_S = 1.0
+CONNECTIONS = 32
+_PROFILE_LINES = 70
+
+
+@dataclass
+class Load:
+    """One load run's outcome."""
+
+    rps: float
+    p50_us: float
+    p99_us: float
+    requests: int
+    bad: int  # non-2xx answers plus socket errors: a fast error must not count as throughput
+
+
+def _wrk(url: str, seconds: float) -> Load:
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    out = subprocess.run(
+        [
+            wrk,
+            "-t1",  # one loader thread: on 2 cores the servers need the rest
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:.0f}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(LUA),
+            url + TOKEN_PATH,
+        ],
+        env={**os.environ, "BENCH_BODY": BODY, "BENCH_AUTHORIZATION": AUTHORIZATION},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    match = re.search(r"^BENCH (.*)$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no BENCH line:\n{out}")
+    fields = {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    return Load(
+        rps=fields["requests"] / (fields["duration_us"] / 1e6),
+        p50_us=fields["p50_us"],
+        p99_us=fields["p99_us"],
+        requests=fields["requests"],
+        bad=fields["status_errors"] + fields["socket_errors"],
+    )
+
+
+def _httpx_load(url: str, seconds: float) -> Load:
+    async def main() -> Load:
+        latencies: list[float] = []
+        bad = 0
+        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=5) as client:
+            headers = {
+                "Authorization": AUTHORIZATION,
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            start = time.perf_counter()
+            deadline = start + seconds
+
+            async def worker() -> None:
+                nonlocal bad
+                while time.perf_counter() < deadline:
+                    t0 = time.perf_counter_ns()
+                    try:
+                        response = await client.post(TOKEN_PATH, content=BODY, headers=headers)
+                        ok = response.is_success
+                    except httpx.HTTPError:
+                        ok = False
+                    latencies.append((time.perf_counter_ns() - t0) / 1000)
+                    bad += not ok
+
+            await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+            elapsed = time.perf_counter() - start
+        return Load(
+            rps=len(latencies) / elapsed,
+            p50_us=percentile(latencies, 50),
+            p99_us=percentile(latencies, 99),
+            requests=len(latencies),
+            bad=bad,
+        )
+
+    return asyncio.run(main())
+
+
+def _loader() -> tuple[str, Callable[[str, float], Load]]:
+    if os.environ.get("BENCH_LOADER", "wrk") == "wrk" and shutil.which("wrk"):
+        return "wrk (1 thread, POST script)", _wrk
+    return "async httpx loader in the runner (wrk absent)", _httpx_load
+
+
+def _start(procs: Processes, kind: str, workers: int) -> Any:
+    port = free_port()
+    if kind == "bare":
+        args = ["-m", "benchmarks._serve", "bare", "--port", str(port)]
+    else:
+        args = ["-m", "screening_eagle_id_server", "--dev", "--port", str(port)]
+    return procs.start(f"{kind}-{workers}w", [*args, "--workers", str(workers)], port)
+
+
+def bench_server(procs: Processes, seconds: float) -> Section:
+    """Section 4: requests/s and p99 of token issuance vs the bare handler; then the profile."""
+    loader_name, load = _loader()
+    section = Section(
+        "4. Reference server: token issuance vs a bare Starlette JSON handler",
+        ["server", "workers", "requests/s", "vs bare", "p50", "p99", "p99 vs bare", "bad"],
+    )
+    section.notes.append(
+        f"Load generator: {loader_name}, {CONNECTIONS} connections, {seconds:.0f} s after a "
+        f"{WARMUP_S:.0f} s warm-up; body `{BODY}` with the demo client's Basic header."
+    )
+    for workers in (1, 2):
+        loads: dict[str, Load] = {}
+        for kind in ("bare", "reference"):
+            progress(f"server: {kind}, {workers} worker(s), {seconds:.0f} s of load")
+            server = _start(procs, kind, workers)
+            try:
+                load(server.url, WARMUP_S)
+                loads[kind] = load(server.url, seconds)
+            finally:
+                procs.stop(server)
+        bare, ref = loads["bare"], loads["reference"]
+        for kind, result in loads.items():
+            section.rows.append(
+                [
+                    kind,
+                    str(workers),
+                    f"{result.rps:,.0f}",
+                    fmt_ratio(ratio(result.rps, bare.rps)),
+                    fmt_ns(result.p50_us * 1000),
+                    fmt_ns(result.p99_us * 1000),
+                    fmt_ratio(ratio(result.p99_us, bare.p99_us)),
+                    str(result.bad),
+                ]
+            )
+        share = ratio(ref.rps, bare.rps)
+        section.checks.append(
+            Check(
+                f"server throughput, {workers} worker(s)",
+                f"≥ {MIN_SHARE:.0%} of bare",
+                f"{share:.0%}" + (f" ({ref.bad} bad answers)" if ref.bad else ""),
+                share >= MIN_SHARE and ref.bad == 0,
+            )
+        )
+    _app_only(section)
+    return section
+
+
+# --- the app alone, in-process ----------------------------------------------------------------
+
+
+def _scope(body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": TOKEN_PATH,
+        "raw_path": TOKEN_PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"authorization", AUTHORIZATION.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _drive(app: Any, body: bytes) -> int:
+    """One request straight through an ASGI app; returns the status."""
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(_scope(body), receive, send)
+    return status
+
+
+def _reference_app() -> Any:
+    """The reference app as `python -m screening_eagle_id_server --dev` builds it, with its
+    access log going where it goes there (a stream handler) — here, to /dev/null."""
+    from screening_eagle_id_server import Settings, create_app
+
+    devnull = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives with the process
+    try:
+        from screening_eagle_id_server import _cli
+
+        with contextlib.redirect_stderr(devnull):
+            _cli._configure_logging()  # binds its handler to sys.stderr, i.e. devnull
+    except (ImportError, AttributeError):
+        pass
+    return create_app(Settings.dev())
+
+
+def _app_only(section: Section) -> None:
+    body = BODY.encode()
+    try:
+        ref_app = _reference_app()
+    except ImportError as exc:
+        section.notes.append(f"in-process profile skipped: {exc}")
+        return
+    for name, app in (("bare", bare_app), ("reference", ref_app)):
+        status = asyncio.run(_drive(app, body))
+        if status != 200:
+            section.notes.append(f"in-process {name} app answered {status}, not 200")
+            return
+    progress("server: both apps in-process (no uvicorn), interleaved")
+    subjects: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("bare", partial(_drive, bare_app, body)),
+        ("reference", partial(_drive, ref_app, body)),
+    ]
+    timings = {t.name: t.best_ns for t in time_async_interleaved(subjects, rounds=5)}
+    section.notes.append(
+        f"The app alone, driven in-process without uvicorn: bare {fmt_ns(timings['bare'])}, "
+        f"reference {fmt_ns(timings['reference'])} per request "
+        f"({fmt_ratio(ratio(timings['reference'], timings['bare']))}); the difference is what the "
+        "reference app adds on top of the same uvicorn + h11 cost per request."
+    )
+    section.profile = _profile(ref_app, body)
+
+
+def _profile(app: Any, body: bytes, seconds: float = 2.0) -> str | None:
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None
+    progress(f"server: pyinstrument profile of the reference app ({seconds:.0f} s)")
+
+    async def loop() -> None:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for _ in range(100):
+                await _drive(app, body)
+
+    profiler = Profiler(interval=0.0001, async_mode="disabled")
+    profiler.start()
+    asyncio.run(loop())
+    profiler.stop()
+    text = profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > _PROFILE_LINES:
+        lines = [*lines[:_PROFILE_LINES], f"... ({len(lines) - _PROFILE_LINES} more lines)"]
+    return "\n".join(lines)
