@@ -129,7 +129,14 @@ def error_from_body(
         kind = headers.get("content-type", "no content type").split(";")[0]
         detail = f"body is not JSON ({kind}, {len(content)} bytes)"
     if status == 200:
-        problem = detail or "no access_token"
+        if detail is not None:
+            problem = detail
+        elif not isinstance(body, Mapping):
+            problem = "body is not a JSON object"
+        else:
+            required = ("access_token", "token_type", "expires_in")
+            missing = [key for key in required if key not in body]
+            problem = f"missing {', '.join(missing)}" if missing else "malformed token fields"
         return TokenError(
             f"200 OK from {url} but not a usable token response: {problem}",
             status_code=200,
