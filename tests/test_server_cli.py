@@ -1,0 +1,232 @@
+"""`python -m screening_eagle_id_server`: refusals at start-up, dev mode, several workers."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH, main
+from screening_eagle_id_server._cli import (
+    ENV_CLIENTS,
+    ENV_DEV,
+    ENV_LIFETIME,
+    ENV_SIGNING_KEY,
+    _parser,
+    prepare_environment,
+    settings_from_env,
+)
+
+KEY = "k" * 40
+FORM = {"grant_type": "client_credentials", "scope": "inspect"}
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A private copy of os.environ for `main`, without any of the server's variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_LIFETIME}
+    }
+    monkeypatch.setattr(os, "environ", env)
+    return env
+
+
+def registry_file(tmp_path: Path, client_id: str = "svc", secret: str = "svc-secret") -> Path:
+    path = tmp_path / "clients.toml"
+    path.write_text(
+        f"""[[clients]]
+client_id = "{client_id}"
+secret_sha256 = "{hashlib.sha256(secret.encode()).hexdigest()}"
+scopes = ["inspect"]
+grant_types = ["client_credentials"]
+[clients.claims]
+sub = "1"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _parse(argv: tuple[str, ...]) -> argparse.Namespace:
+    return _parser().parse_args(list(argv))
+
+
+def test_refuses_to_start_without_a_signing_key(
+    environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--clients", str(registry_file(tmp_path))]) == 2
+    assert ENV_SIGNING_KEY in capsys.readouterr().err
+
+
+def test_refuses_a_short_signing_key(
+    environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ[ENV_SIGNING_KEY] = "short"
+    assert main(["--clients", str(registry_file(tmp_path))]) == 2
+    assert "at least 32 bytes" in capsys.readouterr().err
+
+
+def test_refuses_to_start_without_clients(
+    environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ[ENV_SIGNING_KEY] = KEY
+    assert main([]) == 2
+    assert "--clients" in capsys.readouterr().err
+
+
+def test_a_bad_registry_stops_start_up_naming_the_entry(
+    environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ[ENV_SIGNING_KEY] = KEY
+    path = registry_file(tmp_path)
+    path.write_text(path.read_text() + path.read_text(), encoding="utf-8")
+    assert main(["--clients", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "clients[1] (client_id 'svc'): duplicate client_id" in err
+    assert str(path) in err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
+def test_dev_mode_binds_loopback_only(
+    environ: dict[str, str], host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--dev", "--host", host]) == 2
+    assert "loopback only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--workers", "0"], "--workers"), (["--lifetime", "0"], "token_lifetime")],
+)
+def test_bad_numbers_are_refused(
+    environ: dict[str, str], argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--dev", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dev_key_is_made_once_by_the_parent_and_shared_with_workers() -> None:
+    env: dict[str, str] = {}
+    parent = prepare_environment(_parse(("--dev", "--workers", "2")), env)
+    # Each worker rebuilds its settings from the same environment: same key, same clients.
+    first, second = settings_from_env(dict(env)), settings_from_env(dict(env))
+    assert parent.signing_key == first.signing_key == second.signing_key
+    assert len(parent.signing_key) >= 32
+    assert DEMO_CLIENT_ID in first.registry
+    # A second parent makes another key.
+    assert prepare_environment(_parse(("--dev",)), {}).signing_key != parent.signing_key
+
+
+def test_dev_mode_keeps_an_explicit_key_and_adds_the_demo_client(tmp_path: Path) -> None:
+    env = {ENV_SIGNING_KEY: KEY}
+    settings = prepare_environment(
+        _parse(("--dev", "--clients", str(registry_file(tmp_path)))), env
+    )
+    assert settings.signing_key == KEY.encode()
+    assert sorted(c.client_id for c in settings.registry) == [DEMO_CLIENT_ID, "svc"]
+
+
+def test_lifetime_reaches_the_settings() -> None:
+    settings = prepare_environment(_parse(("--dev", "--lifetime", "90")), {})
+    assert settings.token_lifetime == 90
+
+
+# --- the real thing, in a subprocess -----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(argv: list[str], env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "screening_eagle_id_server", "--port", str(port), *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    pytest.fail(f"the server exited: {proc.communicate()[1]}")
+                proc_wait(proc, 0.05)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def proc_wait(proc: subprocess.Popen[str], seconds: float) -> None:
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=seconds)
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_LIFETIME}
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_dev_mode_serves_the_demo_client_and_says_so() -> None:
+    with serve(["--dev"], server_env()) as (url, proc):
+        response = httpx.post(
+            url + TOKEN_PATH, data=FORM, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+        )
+        assert response.status_code == 200, response.text
+    _, err = proc.communicate()
+    assert "DEV MODE" in err
+    assert DEMO_CLIENT_SECRET not in err.split("Not for production")[1]
+    assert response.json()["access_token"] not in err
+
+
+@pytest.mark.slow
+def test_two_workers_sign_with_the_same_key(tmp_path: Path) -> None:
+    path = registry_file(tmp_path)
+    env = server_env(**{ENV_SIGNING_KEY: KEY})
+    tokens = []
+    with serve(["--workers", "2", "--clients", str(path)], env) as (url, proc):
+        # A fresh connection per request, so that both workers get to answer.
+        for _ in range(60):
+            response = httpx.post(url + TOKEN_PATH, data=FORM, auth=("svc", "svc-secret"))
+            assert response.status_code == 200, response.text
+            tokens.append(response.json()["access_token"])
+    _, err = proc.communicate()
+    for token in tokens:
+        claims = jwt.decode(token, KEY.encode(), algorithms=["HS256"], audience="svc")
+        assert claims["scp"] == "inspect"
+    workers = set(re.findall(r"\[(\d+)\] screening_eagle_id_server\.access: method=POST", err))
+    assert len(workers) == 2, err
