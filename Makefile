@@ -49,6 +49,15 @@ demo: $(STAMP) ## Run the main job against the embedded reference server
 serve: $(STAMP) ## Run the reference server in dev mode on HOST:PORT
 	$(BIN)/python -m screening_eagle_id_server --dev --host $(HOST) --port $(PORT)
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) ## Measure speed against httpx-auth, Authlib and bare baselines (~2 min); writes benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks
+
 clean: ## Remove the venv and every cache
 	rm -rf $(VENV) build dist reports .ruff_cache .mypy_cache .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
