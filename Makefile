@@ -49,6 +49,15 @@ demo: $(STAMP) ## Run the main job against the embedded reference server
 serve: $(STAMP) ## Run the reference server in dev mode on HOST:PORT
 	$(BIN)/python -m screening_eagle_id_server --dev --host $(HOST) --port $(PORT)
 
+# Secrets reach the runner through the environment only: make exports CLIENT_SECRET=… to the
+# recipe and the shell, not make, expands it, so it never appears on a command line.
+conformance: $(STAMP) ## Check any server: URL=… CLIENT_ID=… CLIENT_SECRET=… [SCOPE=…] [MAX_EXAMPLES=…] [INSECURE=1]
+	@EAGLE_ID_CLIENT_SECRET="$${CLIENT_SECRET:-$${EAGLE_ID_CLIENT_SECRET:-}}" \
+	EAGLE_ID_SPECIAL_CLIENT_SECRET="$${SPECIAL_CLIENT_SECRET:-$${EAGLE_ID_SPECIAL_CLIENT_SECRET:-}}" \
+	$(BIN)/python -m tests.conformance --url "$${URL:-}" --client-id "$${CLIENT_ID:-}" \
+	  --scope "$${SCOPE:-}" --max-examples "$${MAX_EXAMPLES:-}" \
+	  --special-client-id "$${SPECIAL_CLIENT_ID:-}" $(if $(filter 1 yes true,$(INSECURE)),--insecure)
+
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml

@@ -1,0 +1,5 @@
+"""`python -m tests.conformance` (what `make conformance` runs)."""
+
+from ._runner import main
+
+raise SystemExit(main())

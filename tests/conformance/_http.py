@@ -1,0 +1,246 @@
+"""The target server, the requests the named checks send, and their curl reproductions."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote_plus, urlencode, urlsplit
+
+import httpx
+
+__all__ = [
+    "REDACTED",
+    "TOKEN_PATH",
+    "Exchange",
+    "Prober",
+    "Reply",
+    "Target",
+    "basic_header",
+    "check_url",
+    "is_loopback",
+    "to_curl",
+]
+
+# The one operation of openapi.yaml.
+TOKEN_PATH = "/api/id/v1/auth/token"
+REDACTED = "[REDACTED]"
+FORM = "application/x-www-form-urlencoded"
+
+
+def basic_header(client_id: str, secret: str) -> str:
+    """`Authorization` value per RFC 6749 §2.3.1: form-urlencode id and secret, then base64."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (plain http:// is only acceptable there)."""
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, insecure: bool) -> str | None:
+    """Why `url` cannot be used as the server's base URL, or None when it can."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return f"URL must be an absolute http(s) URL, got {url!r}"
+    if parts.query or parts.fragment:
+        return f"URL must be a base URL without query or fragment, got {url!r}"
+    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
+        return (
+            f"refusing plain http:// to {parts.hostname}: client secrets would cross the network"
+            " in clear text (use https://, or INSECURE=1 if you really mean it)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The server under test and the credentials to test it with."""
+
+    url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str
+    special_client_id: str | None = None
+    special_client_secret: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+    @property
+    def token_url(self) -> str:
+        """Full URL of the token endpoint."""
+        return self.url.rstrip("/") + TOKEN_PATH
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every string that must never be printed, including the Basic headers built from them."""
+        found: list[str] = []
+        pairs = [(self.client_id, self.client_secret)]
+        if self.special_client_id is not None and self.special_client_secret is not None:
+            pairs.append((self.special_client_id, self.special_client_secret))
+        for client_id, secret in pairs:
+            if not secret:
+                continue
+            found.append(secret)
+            found.append(basic_header(client_id, secret).removeprefix("Basic "))
+            raw = f"{client_id}:{secret}".encode()
+            found.append(base64.b64encode(raw).decode("ascii"))
+            found.append(quote_plus(secret))
+        # Longest first, so a secret inside a longer secret-bearing string is not left half-masked.
+        return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret (and every Basic header built from one) masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The parts of an HTTP response the checks look at (from httpx or from schemathesis)."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names; repeated fields joined with ", "
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """A response header, or None."""
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON; raises ValueError when it is not JSON."""
+        return json.loads(self.body)
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> Reply:
+        """Build from an httpx response."""
+        headers: dict[str, str] = {}
+        for name, value in response.headers.multi_items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return cls(status=response.status_code, headers=headers, body=response.content)
+
+    @classmethod
+    def from_lists(cls, status: int, headers: Mapping[str, Sequence[str]], body: bytes) -> Reply:
+        """Build from a name -> list-of-values mapping (the schemathesis shape)."""
+        joined = {name.lower(): ", ".join(values) for name, values in headers.items()}
+        return cls(status=status, headers=joined, body=body)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request a check sent and the reply it got (None when the transport failed)."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, bytes], ...]
+    body: bytes | None
+    reply: Reply | None
+    transport_error: str | None = None
+    # True when the Authorization header carries the configured secret: shown as [REDACTED].
+    secret_bearing: bool = False
+
+    def describe(self) -> str:
+        """`METHOD url -> status` for messages."""
+        got = self.reply.status if self.reply is not None else self.transport_error
+        return f"{self.method} {self.url} -> {got}"
+
+
+def _shell_bytes(value: bytes) -> str:
+    """Quote bytes for a POSIX shell, using $'…' when they are not printable ASCII."""
+    if all(0x20 <= b < 0x7F for b in value):
+        return shlex.quote(value.decode("ascii"))
+    escaped = "".join(
+        chr(b) if 0x20 <= b < 0x7F and chr(b) not in "\\'" else f"\\x{b:02x}" for b in value
+    )
+    return f"$'{escaped}'"
+
+
+def to_curl(exchange: Exchange) -> str:
+    """A curl command reproducing the request; a secret-bearing Authorization is redacted."""
+    parts = ["curl", "-i", "-X", exchange.method, shlex.quote(exchange.url)]
+    for name, value in exchange.headers:
+        if name.lower() == "authorization" and exchange.secret_bearing:
+            value = f"Basic {REDACTED}".encode()
+        parts += ["-H", _shell_bytes(name.encode("ascii") + b": " + value)]
+    if exchange.body is not None:
+        parts += ["--data-binary", _shell_bytes(exchange.body)]
+    return " ".join(parts)
+
+
+class Prober:
+    """Sends the hand-made requests of the named checks and records them as exchanges."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._client = httpx.Client(timeout=target.timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def auth(self) -> str:
+        """The Authorization value for the configured client."""
+        return basic_header(self.target.client_id, self.target.client_secret)
+
+    def post_form(
+        self,
+        fields: Sequence[tuple[str, str]] | None = None,
+        *,
+        authorization: str | bytes | None = "configured",
+        secret_bearing: bool | None = None,
+    ) -> Exchange:
+        """POST a form body; `fields` defaults to client_credentials with the configured scope."""
+        if fields is None:
+            fields = [("grant_type", "client_credentials"), ("scope", self.target.scope)]
+        body = urlencode(list(fields)).encode("ascii")
+        return self.send(
+            "POST",
+            body=body,
+            content_type=FORM,
+            authorization=authorization,
+            secret_bearing=secret_bearing,
+        )
+
+    def send(
+        self,
+        method: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        authorization: str | bytes | None = "configured",
+        secret_bearing: bool | None = None,
+    ) -> Exchange:
+        """Send one request to the token endpoint; transport errors become part of the exchange."""
+        headers: list[tuple[str, bytes]] = []
+        if authorization == "configured":
+            authorization = self.auth()
+            secret_bearing = True if secret_bearing is None else secret_bearing
+        if authorization is not None:
+            value = authorization if isinstance(authorization, bytes) else authorization.encode()
+            headers.append(("Authorization", value))
+        if content_type is not None:
+            headers.append(("Content-Type", content_type.encode("ascii")))
+        url = self.target.token_url
+        common = {
+            "method": method,
+            "url": url,
+            "headers": tuple(headers),
+            "body": body,
+            "secret_bearing": bool(secret_bearing),
+        }
+        try:
+            response = self._client.request(method, url, headers=headers, content=body)
+        except httpx.HTTPError as exc:
+            return Exchange(reply=None, transport_error=f"{type(exc).__name__}: {exc}", **common)
+        return Exchange(reply=Reply.from_httpx(response), **common)

@@ -1,0 +1,250 @@
+"""The conformance suite: the reference server passes it, and every check can fail.
+
+Each planted defect of `conformance.broken_server` must make exactly its own check fail. All
+variants are served by one wrapped reference server (`URL/broken/<defect>`); schemathesis only
+runs for the variants it is the detector of, with a fixed seed, so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conformance import CHECKS, Options, Outcome, Report, Target, main, run
+from conformance._checks import Violation, validate_error_body, validate_granted_scope
+from conformance._fuzz import BUILTIN_CHECKS
+from conformance._http import Reply, check_url
+from conformance.broken_server import DEFECTS, BrokenServer, serve
+from live_server import LiveServer
+from screening_eagle_id_server import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    Registry,
+    Settings,
+    create_app,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCOPE = "openid email profile inspect"
+SEED = 1
+MAX_EXAMPLES = 20
+# A client whose id and secret need form-urlencoding (RFC 6749 §2.3.1): + % : / and non-ASCII.
+SPECIAL_ID = "svc+ops:eu/100%-ü"
+SPECIAL_SECRET = "s3cr+t:%2F/ü ok"
+
+
+def _client(client_id: str, secret: str, sub: str) -> str:
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return f"""
+[[clients]]
+client_id = "{client_id}"
+secret_sha256 = "{digest}"
+scopes = ["openid", "email", "profile", "inspect", "offline"]
+grant_types = ["client_credentials"]
+[clients.claims]
+sub = "{sub}"
+"""
+
+
+@pytest.fixture(scope="module")
+def broken_url() -> Iterator[str]:
+    """One reference server with a special client, wrapped so `/broken/<defect>` plants a defect."""
+    registry = Registry.from_toml(
+        _client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, "1302")
+        + _client(SPECIAL_ID, SPECIAL_SECRET, "7")
+    )
+    settings = Settings(signing_key=secrets.token_bytes(32), registry=registry)
+    app = BrokenServer(create_app(settings), known_client_ids=[c.client_id for c in registry])
+    with serve(app) as url:
+        yield url
+
+
+def _target(url: str, *, special: bool = True) -> Target:
+    return Target(
+        url=url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        scope=SCOPE,
+        special_client_id=SPECIAL_ID if special else None,
+        special_client_secret=SPECIAL_SECRET if special else None,
+    )
+
+
+def _junit(path: Path) -> ET.Element:
+    # Only files these tests just wrote are parsed: not untrusted XML.
+    return ET.parse(path).getroot()  # noqa: S314
+
+
+def _explain(report: Report) -> str:
+    return "\n".join(line for result in report.failed for line in result.lines())
+
+
+def test_reference_server_passes_every_check(reference_server: LiveServer) -> None:
+    target = Target(
+        url=reference_server.url,
+        client_id=reference_server.client_id,
+        client_secret=reference_server.client_secret,
+        scope=SCOPE,
+    )
+    report = run(Options(target=target, max_examples=MAX_EXAMPLES, seed=SEED))
+    assert report.ok, _explain(report)
+    names = {r.name for r in report.results}
+    assert {c.id for c in CHECKS} <= names
+    assert {f"schemathesis/{n}" for n in BUILTIN_CHECKS} <= names
+    assert report.outcome("schemathesis/not_a_server_error") is Outcome.PASSED
+    assert report.outcome("schemathesis/response_schema_conformance") is Outcome.PASSED
+    # The fixture's registry has no client with reserved characters.
+    assert report.outcome("special-credentials") is Outcome.NOT_APPLICABLE
+
+
+def test_reference_server_passes_with_a_special_client(broken_url: str) -> None:
+    report = run(Options(target=_target(broken_url), schemathesis=False))
+    assert report.ok, _explain(report)
+    assert report.outcome("special-credentials") is Outcome.PASSED
+
+
+def test_every_named_check_has_a_planted_defect() -> None:
+    assert {c.id for c in CHECKS} <= {d.check for d in DEFECTS.values()}
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_a_planted_defect_fails_exactly_its_check(broken_url: str, name: str) -> None:
+    defect = DEFECTS[name]
+    options = Options(
+        target=_target(f"{broken_url}/broken/{name}"),
+        schemathesis=defect.needs_schemathesis,
+        max_examples=MAX_EXAMPLES,
+        seed=SEED,
+    )
+    report = run(options)
+    assert [r.name for r in report.failed] == [defect.check], _explain(report)
+    failure = report.failed[0]
+    assert failure.detail
+    assert failure.curl is not None
+    assert failure.curl.startswith("curl ")
+
+
+def test_cli_prints_a_line_per_check_writes_junit_and_exits_1(
+    broken_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("EAGLE_ID_SPECIAL_CLIENT_SECRET", SPECIAL_SECRET)
+    junit = tmp_path / "conformance.xml"
+    argv = [
+        "--url",
+        f"{broken_url}/broken/last-parameter-wins",
+        "--client-id",
+        DEMO_CLIENT_ID,
+        "--special-client-id",
+        SPECIAL_ID,
+        "--no-schemathesis",
+        "--junit",
+        str(junit),
+    ]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    lines = {
+        line.split()[1]: line.split()[0]
+        for line in out.splitlines()
+        if line[:4] in ("PASS", "FAIL", "N/A ")
+    }
+    assert lines == {c.id: ("FAIL" if c.id == "repeated-parameters" else "PASS") for c in CHECKS}
+    assert "reproduce: curl -i -X POST" in out
+    # The secret shows up nowhere: not in the output, not in the JUnit file.
+    assert "Basic [REDACTED]" in out
+    for secret in (DEMO_CLIENT_SECRET, SPECIAL_SECRET):
+        assert secret not in out
+        assert secret not in junit.read_text(encoding="utf-8")
+    suite = _junit(junit).find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == str(len(CHECKS))
+    assert suite.get("failures") == "1"
+    failed = [
+        case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
+    ]
+    assert failed == ["repeated-parameters"]
+
+
+def test_module_entry_point_passes_against_the_reference_server(
+    reference_server: LiveServer, tmp_path: Path
+) -> None:
+    junit = tmp_path / "ok.xml"
+    env = {
+        "EAGLE_ID_URL": reference_server.url,
+        "EAGLE_ID_CLIENT_ID": reference_server.client_id,
+        "EAGLE_ID_CLIENT_SECRET": reference_server.client_secret,
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.conformance", "--no-schemathesis", "--junit", str(junit)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all applicable checks passed" in done.stdout
+    assert _junit(junit).get("failures") == "0"
+
+
+def test_a_server_that_is_down_gets_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "x")
+    assert main(["--url", f"http://127.0.0.1:{port}", "--client-id", "x"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "cannot reach" in captured.err
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_plain_http_is_refused_unless_loopback_or_insecure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "x")
+    assert main(["--url", "http://id.example.com", "--client-id", "x"]) == 2
+    assert "INSECURE=1" in capsys.readouterr().err
+    assert check_url("http://id.example.com", insecure=True) is None
+    assert check_url("http://[::1]:8000", insecure=False) is None
+    assert check_url("http://localhost:8000", insecure=False) is None
+    assert check_url("https://id.example.com", insecure=False) is None
+    assert check_url("ftp://id.example.com", insecure=True) is not None
+
+
+def test_missing_credentials_are_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("EAGLE_ID_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("EAGLE_ID_CLIENT_ID", raising=False)
+    assert main(["--url", "https://id.example.com"]) == 2
+    assert "CLIENT_SECRET" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"error": "Forbidden"}']
+)
+def test_a_bad_error_body_is_a_violation_not_a_crash(body: bytes) -> None:
+    with pytest.raises(Violation):
+        validate_error_body(Reply(status=400, headers={}, body=body))
+
+
+def test_granted_scope_absent_means_as_requested() -> None:
+    validate_granted_scope("openid email", {"access_token": "t"})
+    validate_granted_scope("openid email", {"scope": "email"})
+    with pytest.raises(Violation):
+        validate_granted_scope("openid", {"scope": "openid offline"})
