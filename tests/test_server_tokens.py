@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -34,7 +35,8 @@ def issuer() -> TokenIssuer:
 def issue(issuer: TokenIssuer, scope: str) -> dict[str, Any]:
     client = Registry.demo().get(DEMO_CLIENT_ID)
     assert client is not None
-    return issuer.issue(client, scope.split())
+    body: dict[str, Any] = json.loads(issuer.issue(client, scope.split()))
+    return body
 
 
 def test_signer_output_verifies_with_pyjwt_and_has_a_standard_header() -> None:

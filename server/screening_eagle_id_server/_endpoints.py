@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ._basic import parse_basic_authorization
 from ._registry import GRANT_TYPES, SCOPE_TOKEN, Registry
@@ -91,7 +91,7 @@ async def token(request: Request) -> Response:
         denied = " ".join(s for s in scopes if s not in client.scopes)
         return error_response(403, "access_denied", f"Scope not allowed for this client: {denied}")
     issuer: TokenIssuer = request.app.state.issuer
-    return JSONResponse(issuer.issue(client, scopes))
+    return Response(issuer.issue(client, scopes), media_type="application/json")
 
 
 async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
@@ -125,24 +125,31 @@ async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
         raise _BadRequest("The body must be UTF-8.") from exc
     if _RAW_CONTROL.search(text):
         raise _BadRequest("Control characters must be percent-encoded.")
-    try:
-        pairs = parse_qsl(
-            text,
-            keep_blank_values=True,
-            strict_parsing=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=_MAX_FIELDS,
-        )
-    except ValueError as exc:  # also UnicodeDecodeError from a bad %-escape
-        raise _BadRequest(f"The body is not valid {_FORM}.") from exc
     params: dict[str, str] = {}
-    for name, value in pairs:
+    if not text:
+        return params
+    fields = text.split("&")
+    if len(fields) > _MAX_FIELDS:
+        raise _BadRequest("Too many parameters.")
+    for field in fields:
+        raw_name, eq, raw_value = field.partition("=")
+        if not eq:
+            raise _BadRequest(f"The body is not valid {_FORM}.")
+        name = _form_decode(raw_name)
         # RFC 6749 §3.2: the server MUST ignore unrecognized parameters, and a parameter
         # MUST NOT be included more than once.
         if name not in _PARAMETERS:
             continue
         if name in params:
             raise _BadRequest(f"Parameter {name!r} is repeated.")
-        params[name] = value
+        params[name] = _form_decode(raw_value)
     return params
+
+
+def _form_decode(value: str) -> str:
+    if "%" not in value and "+" not in value:
+        return value
+    try:
+        return unquote_plus(value, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest("Percent-encoded bytes must be UTF-8.") from exc
