@@ -303,9 +303,8 @@ class _TokenClientBase:
                 parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
             )
         if isinstance(parsed, ErrorResponse):
+            # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())
-            if description is None:
-                description = error_fields(parsed.additional_properties)[1]
             raise error_for_status(
                 status,
                 error,
