@@ -7,6 +7,7 @@ absolute times are shown too, but only the ratios are comparable across machines
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import math
 import os
@@ -107,64 +108,81 @@ def fmt_ns(ns: float) -> str:
     return f"{ns / 1_000_000_000:.2f} s"
 
 
-def _calibrate(run_batch: Callable[[int], int]) -> int:
+def _batch_size(elapsed_for: Callable[[int], int]) -> int:
     """How many calls make one batch of about _BATCH_NS."""
     number = 1
     while True:
-        elapsed = run_batch(number)
+        elapsed = elapsed_for(number)
         if elapsed >= _BATCH_NS // 10 or number >= 10_000_000:
             break
         number *= 10
     return max(1, int(number * _BATCH_NS / max(elapsed, 1)))
 
 
+def _sync_batch(func: Callable[[], object]) -> Callable[[int], int]:
+    def run_batch(number: int) -> int:
+        loop = itertools.repeat(None, number)
+        start = time.perf_counter_ns()
+        for _ in loop:
+            func()
+        return time.perf_counter_ns() - start
+
+    return run_batch
+
+
+def _async_batch(func: Callable[[], object]) -> Callable[[int], Awaitable[int]]:
+    if inspect.iscoroutinefunction(func):
+        coro_func: Callable[[], Awaitable[object]] = func
+
+        async def run_awaited(number: int) -> int:
+            loop = itertools.repeat(None, number)
+            start = time.perf_counter_ns()
+            for _ in loop:
+                await coro_func()
+            return time.perf_counter_ns() - start
+
+        return run_awaited
+
+    # A plain function (a library with no async API) is called, not awaited, inside the
+    # running loop, as that library's own async code path calls it.
+    async def run_called(number: int) -> int:
+        loop = itertools.repeat(None, number)
+        start = time.perf_counter_ns()
+        for _ in loop:
+            func()
+        return time.perf_counter_ns() - start
+
+    return run_called
+
+
 def time_interleaved(
     subjects: Sequence[tuple[str, Callable[[], object]]],
     rounds: int = 7,
-    on_round: Callable[[int], None] | None = None,
 ) -> list[Timing]:
     """Time zero-argument callables in interleaved rounds.
 
     Interleaving (A B C, A B C, ...) spreads the noise of a shared machine over every subject
     alike, so ratios stay meaningful even when absolute times drift.
     """
-    batches: list[tuple[Callable[[int], int], int]] = []
-    for _, func in subjects:
-
-        def run_batch(number: int, func: Callable[[], object] = func) -> int:
-            loop = itertools.repeat(None, number)
-            start = time.perf_counter_ns()
-            for _ in loop:
-                func()
-            return time.perf_counter_ns() - start
-
-        batches.append((run_batch, _calibrate(run_batch)))
+    batches = [(run, _batch_size(run)) for run in (_sync_batch(f) for _, f in subjects)]
     samples: list[list[float]] = [[] for _ in subjects]
-    for round_no in range(rounds):
+    for _ in range(rounds):
         for index, (run_batch, number) in enumerate(batches):
             samples[index].append(run_batch(number) / number)
-        if on_round is not None:
-            on_round(round_no)
     return [Timing(name, tuple(s)) for (name, _), s in zip(subjects, samples, strict=True)]
 
 
 def time_async_interleaved(
-    subjects: Sequence[tuple[str, Callable[[], Awaitable[object]]]],
+    subjects: Sequence[tuple[str, Callable[[], object]]],
     rounds: int = 7,
 ) -> list[Timing]:
-    """`time_interleaved` for coroutine functions, each awaited in one running event loop."""
+    """`time_interleaved` inside one running event loop: coroutine functions are awaited,
+    plain functions called."""
 
     async def main() -> list[Timing]:
         batches: list[tuple[Callable[[int], Awaitable[int]], int]] = []
         for _, func in subjects:
-
-            async def run_batch(number: int, func: Callable[[], Awaitable[object]] = func) -> int:
-                loop = itertools.repeat(None, number)
-                start = time.perf_counter_ns()
-                for _ in loop:
-                    await func()
-                return time.perf_counter_ns() - start
-
+            run_batch = _async_batch(func)
             number = 1
             while True:
                 elapsed = await run_batch(number)

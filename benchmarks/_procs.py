@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,7 +57,7 @@ class Processes:
 
     def __init__(self) -> None:
         self._servers: list[Server] = []
-        self._logdir = Path(tempfile.mkdtemp(prefix="eagle-bench-"))
+        self.logdir = Path(tempfile.mkdtemp(prefix="eagle-bench-"))
 
     def __enter__(self) -> Processes:
         return self
@@ -79,7 +80,7 @@ class Processes:
         timeout: float = 30.0,
     ) -> Server:
         """Start `python args...` listening on HOST:port and wait until it answers HTTP."""
-        log = self._logdir / f"{name}.log"
+        log = self.logdir / f"{name}.log"
         with log.open("wb") as out:
             # Output to a file, never to a pipe nobody reads: a full pipe would stall the server.
             proc = subprocess.Popen(
@@ -131,6 +132,7 @@ class Processes:
             os.killpg(server.proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        """Stop every server still running."""
+        """Stop every server still running, then remove their logs."""
         for server in list(self._servers):
             self.stop(server)
+        shutil.rmtree(self.logdir, ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -49,6 +50,8 @@ MIN_SHARE = 0.60  # the issue's target: ≥ 60 % of the bare handler's requests/
 WARMUP_S = 1.0
 CONNECTIONS = 32
 _PROFILE_LINES = 70
+# screening_eagle_id_server._middleware.ACCESS_LOGGER
+_ACCESS_LOGGER = "screening_eagle_id_server.access"
 
 
 @dataclass
@@ -193,8 +196,41 @@ def bench_server(procs: Processes, seconds: float) -> Section:
                 share >= MIN_SHARE and ref.bad == 0,
             )
         )
+    section.profile = _profile_live(procs, load, seconds)
     _app_only(section)
     return section
+
+
+def _profile_live(procs: Processes, load: Callable[[str, float], Load], seconds: float) -> str:
+    """The reference server itself (1 worker) under pyinstrument while the loader runs:
+    self time per function, as a share of the whole process (start-up and idle included)."""
+    progress(f"server: reference under pyinstrument, 1 worker, {seconds:.0f} s of load")
+    out = procs.logdir / "reference-profile.txt"
+    port = free_port()
+    args = [
+        *("-m", "pyinstrument", "--interval", "0.0005", "-r", "text"),
+        *("-p", "flat", "-p", "time=percent_of_total", "-o", str(out)),
+        *("-m", "screening_eagle_id_server", "--dev", "--port", str(port), "--workers", "1"),
+    ]
+    server = procs.start("reference-profiled", args, port)
+    try:
+        load(server.url, seconds)
+    finally:
+        procs.stop(server)  # SIGINT: uvicorn shuts down, then pyinstrument writes the profile
+    try:
+        lines = [line for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        return f"(no live profile: {exc})"
+    # Drop the banner: keep the header lines that say what ran, then the top functions.
+    body = [line for line in lines if "%" in line and not line.lstrip().startswith("_")]
+    head = [line.strip() for line in lines if line.strip().startswith(("Recorded", "Program"))]
+    return "\n".join(
+        [
+            "Live server, 1 worker, under load — self time, % of the whole process:",
+            *head,
+            *body[: _PROFILE_LINES // 2],
+        ]
+    )
 
 
 # --- the app alone, in-process ----------------------------------------------------------------
@@ -272,18 +308,35 @@ def _app_only(section: Section) -> None:
             section.notes.append(f"in-process {name} app answered {status}, not 200")
             return
     progress("server: both apps in-process (no uvicorn), interleaved")
+    access_log = logging.getLogger(_ACCESS_LOGGER)
+
+    async def reference_without_access_log() -> int:
+        access_log.disabled = True
+        try:
+            return await _drive(ref_app, body)
+        finally:
+            access_log.disabled = False
+
     subjects: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("bare", partial(_drive, bare_app, body)),
         ("reference", partial(_drive, ref_app, body)),
+        ("reference, access log off", reference_without_access_log),
     ]
     timings = {t.name: t.best_ns for t in time_async_interleaved(subjects, rounds=5)}
+    bare_ns, ref_ns = timings["bare"], timings["reference"]
+    quiet_ns = timings["reference, access log off"]
     section.notes.append(
-        f"The app alone, driven in-process without uvicorn: bare {fmt_ns(timings['bare'])}, "
-        f"reference {fmt_ns(timings['reference'])} per request "
-        f"({fmt_ratio(ratio(timings['reference'], timings['bare']))}); the difference is what the "
-        "reference app adds on top of the same uvicorn + h11 cost per request."
+        f"The app alone, driven in-process without uvicorn (what each app adds on top of the "
+        f"same uvicorn + h11 cost): bare {fmt_ns(bare_ns)}, reference {fmt_ns(ref_ns)} "
+        f"({fmt_ratio(ratio(ref_ns, bare_ns))}), reference without its access-log line "
+        f"{fmt_ns(quiet_ns)} ({fmt_ratio(ratio(quiet_ns, bare_ns))}): the log line costs "
+        f"{fmt_ns(ref_ns - quiet_ns)} per request."
     )
-    section.profile = _profile(ref_app, body)
+    tree = _profile(ref_app, body)
+    if tree:
+        section.profile = "\n\n".join(
+            [section.profile or "", "The reference app alone, in-process — call tree:", tree]
+        ).strip()
 
 
 def _profile(app: Any, body: bytes, seconds: float = 2.0) -> str | None:

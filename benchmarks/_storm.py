@@ -263,13 +263,15 @@ def bench_storms(endpoint: Endpoint, counter_url: str, size: int = STORM_SIZE) -
         http.close()
         counter.close()
     for mode in ("threads", "tasks"):
-        result = results.get((OURS, mode))
+        ours_result = results.get((OURS, mode))
         section.checks.append(
             Check(
                 f"single flight ({mode})",
                 "1 token request",
-                "not measured" if result is None else str(result.requests),
-                None if result is None else result.requests == 1 and result.errors == 0,
+                "not measured" if ours_result is None else str(ours_result.requests),
+                None
+                if ours_result is None
+                else ours_result.requests == 1 and ours_result.errors == 0,
             )
         )
     section.notes += [
