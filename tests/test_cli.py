@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 from live_server import LiveServer
-from screening_eagle_id import MemoryCache, Token, _cache, _cli
+from screening_eagle_id import MemoryCache, Token, _cli
 
 
 def _b64(obj: object) -> str:
@@ -125,7 +126,9 @@ def test_cache_file_uses_the_file_cache_hook(
             stored.append(token)
             super().set(key, token)
 
-    monkeypatch.setattr(_cache, "FileCache", RecordingCache, raising=False)
+    fake = types.ModuleType("screening_eagle_id._filecache")
+    fake.FileCache = RecordingCache  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "screening_eagle_id._filecache", fake)
     status, output = run("token", "--cache", "file")
     assert status == 0
     assert [t.access_token for t in stored] == [output.strip()]
@@ -167,3 +170,11 @@ def test_usage_error_without_a_command(capsys: pytest.CaptureFixture[str]) -> No
         _cli.main([])
     assert info.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_cache_file_unavailable_is_a_usage_error(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "screening_eagle_id._filecache", None)
+    assert run("token", "--cache", "file")[0] == 2
+    assert "--cache file is not available" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -21,13 +22,15 @@ def _memory_cache() -> TokenCache | None:
 
 
 def _file_cache() -> TokenCache:
-    # The hook for a cache that outlives the process (so repeated `eagle-id token` calls
-    # reuse one token): FileCache lives in `_cache.py` once it exists.
-    from . import _cache
-
-    factory: Callable[[], TokenCache] | None = getattr(_cache, "FileCache", None)
+    # A cache that outlives the process, so repeated `eagle-id token` calls reuse one token.
+    # Looked up at run time: FileCache is POSIX-only and lives in its own module.
+    try:
+        module = importlib.import_module("screening_eagle_id._filecache")
+    except ImportError:
+        module = None
+    factory: Callable[[], TokenCache] | None = getattr(module, "FileCache", None)
     if factory is None:
-        raise ConfigurationError("--cache file is not available in this version")
+        raise ConfigurationError("--cache file is not available in this installation")
     return factory()
 
 
