@@ -427,10 +427,14 @@ def probe_unsupported_grant(ctx: Context) -> None:
 
 
 def probe_other_methods(ctx: Context) -> None:
-    body = _form(("grant_type", "client_credentials"), ("scope", ctx.target.scope))
+    form = _form(("grant_type", "client_credentials"), ("scope", ctx.target.scope))
     for method in OTHER_METHODS:
+        # A body only where the method defines one: a proxy may rightly refuse a GET with a body.
+        with_body = method in ("PUT", "PATCH")
         exchange = ctx.prober.send(
-            method, body=body, content_type="application/x-www-form-urlencoded"
+            method,
+            body=form if with_body else None,
+            content_type="application/x-www-form-urlencoded" if with_body else None,
         )
         reply = _reply(exchange)
         if reply.status == 404:

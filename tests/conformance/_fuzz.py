@@ -9,7 +9,6 @@ rules as the named checks; their failures are reported under those checks' names
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +83,8 @@ class FuzzResult:
     failures: dict[str, Finding] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    # Phase name -> "success" / "failure" / "skipped (not_applicable)" …
+    phases: dict[str, str] = field(default_factory=dict)
 
 
 def _reply(response: Any) -> Reply:
@@ -218,7 +219,6 @@ def run_schemathesis(
     *,
     max_examples: int,
     seed: int | None,
-    on_progress: Callable[[str], None] | None = None,
 ) -> FuzzResult:
     """Run every applicable phase with every built-in and custom check against `target`."""
     config = schemathesis.Config(seed=seed)
@@ -239,8 +239,12 @@ def run_schemathesis(
         for event in from_schema(schema).execute():
             if isinstance(event, events.ScenarioFinished):
                 _collect(result, event)
-            elif isinstance(event, events.PhaseFinished) and on_progress is not None:
-                on_progress(f"schemathesis phase {event.phase.name.value}: {event.status.value}")
+            elif isinstance(event, events.PhaseFinished):
+                phase = event.phase
+                skipped = phase.skip_reason
+                result.phases[phase.name.value] = (
+                    f"skipped ({skipped.value})" if skipped is not None else event.status.value
+                )
             elif isinstance(event, events.NonFatalError):
                 result.errors.append(f"{event.label}: {event.info.title}: {event.value}")
             elif isinstance(event, events.FatalError):

@@ -7,7 +7,7 @@ import ipaddress
 import json
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
@@ -232,15 +232,17 @@ class Prober:
         if content_type is not None:
             headers.append(("Content-Type", content_type.encode("ascii")))
         url = self.target.token_url
-        common = {
-            "method": method,
-            "url": url,
-            "headers": tuple(headers),
-            "body": body,
-            "secret_bearing": bool(secret_bearing),
-        }
+        exchange = Exchange(
+            method=method,
+            url=url,
+            headers=tuple(headers),
+            body=body,
+            reply=None,
+            secret_bearing=bool(secret_bearing),
+        )
+        wire = [(name.encode("ascii"), value) for name, value in headers]
         try:
-            response = self._client.request(method, url, headers=headers, content=body)
+            response = self._client.request(method, url, headers=wire, content=body)
         except httpx.HTTPError as exc:
-            return Exchange(reply=None, transport_error=f"{type(exc).__name__}: {exc}", **common)
-        return Exchange(reply=Reply.from_httpx(response), **common)
+            return replace(exchange, transport_error=f"{type(exc).__name__}: {exc}")
+        return replace(exchange, reply=Reply.from_httpx(response))

@@ -90,14 +90,16 @@ def write_junit(report: Report, path: Path) -> None:
         "skipped": str(skipped),
         "time": f"{report.seconds:.3f}",
     }
-    root = ET.Element("testsuites", name="conformance", **counts)
+    root = ET.Element("testsuites", {"name": "conformance", **counts})
     suite = ET.SubElement(
         root,
         "testsuite",
-        name="conformance",
-        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
-        hostname=socket.gethostname(),
-        **counts,
+        {
+            "name": "conformance",
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hostname": socket.gethostname(),
+            **counts,
+        },
     )
     properties = ET.SubElement(suite, "properties")
     for key, value in {"url": report.url, **report.properties}.items():

@@ -16,21 +16,17 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlencode
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFECTS", "BrokenServer", "Defect", "serve"]
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX = "/broken/"
 NO_CACHE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
