@@ -7,6 +7,13 @@ State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry)
 monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
 read, one clock call and one comparison: no lock, no hashing, no allocation. Every other
 decision is a pure function in `_token.py`.
+
+Refresh-ahead runs in the thread (or task) of the first caller past the refresh point, not in
+a background thread: that caller pays one request's latency while every other caller keeps
+getting the current token; there is no thread to start, stop, or leave behind at interpreter
+exit or after a fork, the sync and async clients behave the same, and an idle client makes no
+requests at all. A refresh-ahead is a single try (no retry sleeps in a caller's thread); when
+it fails, the refresh point moves back by a growing backoff (`retry_refresh_at`).
 """
 
 from __future__ import annotations
