@@ -41,6 +41,14 @@ def test_token_endpoint_conforms(case: schemathesis.Case) -> None:
     response = case.call_and_validate()
     assert case.meta is not None
     cases_per_phase[case.meta.phase.name.value] += 1
+    # What the spec documents but does not mark `required`, so schemathesis cannot check it:
+    # RFC 6749 §5.1 no-store on every response, and the error body's shape on every error.
+    assert response.headers.get("cache-control") == ["no-store"]
+    assert response.headers.get("pragma") == ["no-cache"]
+    if response.status_code >= 400 and case.method.upper() != "HEAD":
+        assert set(response.json()) == {"error", "errorDescription"}
+    if response.status_code == 401:
+        assert response.headers.get("www-authenticate") == ['Basic realm="Screening Eagle ID"']
     if case.meta.generation.mode is GenerationMode.POSITIVE and response.status_code == 400:
         # Sharper than positive_data_acceptance can say: the only 400 a request valid
         # against the spec may get is invalid_grant for authorization_code.
