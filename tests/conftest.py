@@ -32,3 +32,13 @@ def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     settings = Settings(signing_key=secrets.token_bytes(32), registry=Registry.from_file(path))
     with start_server(settings) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test gets its own empty `$XDG_CACHE_HOME`: `eagle-id token` caches tokens in files
+    by default (FileCache), and a test must neither touch the real ~/.cache nor reuse a token
+    another test cached (a cached token is served whatever secret the next call presents)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

@@ -24,6 +24,8 @@ from ._exceptions import (
     TokenError,
     TokenTransportError,
 )
+from ._filecache import FileCache
+from ._rediscache import AsyncRedisCache, RedisCache
 from ._token import CLOCK_SKEW, REFRESH_AHEAD, REFRESH_BACKOFF, Token
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "REFRESH_AHEAD",
     "REFRESH_BACKOFF",
     "AccessDeniedError",
+    "AsyncRedisCache",
     "AsyncTokenCache",
     "AsyncTokenClient",
     "BearerAuth",
@@ -39,11 +42,13 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "EndpointNotFoundError",
+    "FileCache",
     "InsecureTransportError",
     "InvalidClientError",
     "InvalidRequestError",
     "MemoryCache",
     "RateLimitedError",
+    "RedisCache",
     "RetryPolicy",
     "ServerError",
     "Token",

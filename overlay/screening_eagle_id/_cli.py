@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--cache",
         choices=sorted(CACHE_KINDS),
-        default="memory",
-        help="'file' reuses a token across calls (default: memory, a new token per call)",
+        default="file",
+        help="'file' (default) reuses a token across calls and processes, kept in "
+        "$XDG_CACHE_HOME/eagle-id; 'memory' asks for a new token on every call",
     )
     token.add_argument("--json", action="store_true", help="print the whole token as JSON")
     token.add_argument(

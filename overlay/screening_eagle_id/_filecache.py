@@ -1,0 +1,318 @@
+"""`FileCache`: tokens shared by the processes of one host, in files under the user cache dir.
+
+POSIX only: the cross-process lock is `fcntl.flock`. A flock belongs to an open file, so the
+kernel drops it the moment its holder exits, even by `kill -9`; a lock *file* whose existence
+means "locked" would instead outlive a crashed holder and need stale-lock guessing.
+
+On disk, in a folder only we may write to (created 0700):
+
+* `<key>.json` -- one token as `Token.to_dict()` JSON (never the client secret), mode 0600,
+  replaced atomically: written to a temp file in the same folder, fsynced, `os.replace`d,
+  and the folder fsynced, so a reader sees the old file or the new one, never half of one.
+* `<key>.lock` -- empty; only ever flocked, never deleted (deleting a flocked file lets two
+  processes lock two different inodes of the same name).
+
+A corrupt, truncated, foreign (not ours, not a regular file, readable by others) or
+unreadable token file is logged (without its content) and treated as missing; the next
+`set()` replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from pathlib import Path
+
+from ._exceptions import ConfigurationError
+from ._token import Token
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (Windows)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["FileCache", "default_cache_dir"]
+
+logger = logging.getLogger("screening_eagle_id")
+
+# Keys are `cache_key()` hex digests; anything else must not become a path.
+_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
+# A token file is a few KiB at most; refuse to read a huge foreign file into memory.
+_MAX_FILE = 1 << 20
+# Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
+_POLL_FIRST, _POLL_MAX = 0.002, 0.05
+# A temp file this old is a crashed writer's leftover (a write takes milliseconds).
+_STALE_TEMP = 60.0
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
+    as the XDG spec says)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "eagle-id"
+
+
+class FileCache:
+    """Tokens shared by every process of this host (POSIX only). Implements `TokenCache` and
+    `AsyncTokenCache`.
+
+    `path` is the folder (default `default_cache_dir()`); it is created 0700 and refused with
+    `ConfigurationError` when another user owns it or may write to it. `lock(key)` is a
+    `flock` on `<key>.lock`, so a token fetch is single-flight across processes; a waiter
+    gives up after `lock_timeout` seconds and fetches anyway (a holder that crashed releases
+    the lock at once; only a live, stuck one makes anyone wait that long).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 15.0):
+        if fcntl is None:  # pragma: no cover - not POSIX
+            raise ConfigurationError(
+                "FileCache needs POSIX file locks (fcntl), which this platform lacks; "
+                "use MemoryCache or RedisCache"
+            )
+        self._dir = Path(path) if path is not None else default_cache_dir()
+        self._lock_timeout = lock_timeout
+        _prepare_dir(self._dir)
+
+    def __repr__(self) -> str:
+        return f"FileCache({str(self._dir)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The folder the token files are in."""
+        return self._dir
+
+    def _file(self, key: str, suffix: str) -> Path:
+        if not _KEY.fullmatch(key):
+            raise ValueError("a cache key must be a cache_key() digest")
+        return self._dir / f"{key}{suffix}"
+
+    # -- TokenCache -------------------------------------------------------------------------
+
+    def get(self, key: str) -> Token | None:
+        """The token stored under `key`, or None (also for an unusable file, logged)."""
+        path = self._file(key, ".json")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # a symlink (ELOOP), no permission, ...
+            _ignored(path, f"cannot open it ({_reason(exc)})")
+            return None
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                _ignored(path, "not a regular file")
+                return None
+            if info.st_uid != os.geteuid():
+                _ignored(path, "owned by another user")
+                return None
+            if info.st_mode & 0o077:
+                _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
+                return None
+            try:
+                raw = file.read(_MAX_FILE + 1)
+            except OSError as exc:
+                _ignored(path, f"cannot read it ({_reason(exc)})")
+                return None
+        if len(raw) > _MAX_FILE:
+            _ignored(path, "too large")
+            return None
+        try:
+            return Token.from_dict(json.loads(raw))
+        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            _ignored(path, "not a cached token (corrupt or truncated)")
+            return None
+
+    def set(self, key: str, token: Token) -> None:
+        """Store `token` under `key`: atomically replace `<key>.json` (0600)."""
+        path = self._file(key, ".json")
+        data = json.dumps(token.to_dict(), separators=(",", ":")).encode()
+        # mkstemp opens O_EXCL with mode 0600: no other user can ever read the bytes.
+        fd, temp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self._dir)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        _fsync_dir(self._dir)
+        self._sweep_temps(key)
+
+    def delete(self, key: str) -> None:
+        """Forget `key` (no error when absent)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._file(key, ".json"))
+
+    def lock(self, key: str) -> AbstractContextManager[bool]:
+        """Serialise token fetches for `key` across processes; yields whether it was locked
+        (False after `lock_timeout`, or when the lock file cannot be opened: logged)."""
+        return self._lock(key)
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[bool]:
+        fd = self._open_lock(key)
+        if fd is None:
+            yield False
+            return
+        try:
+            deadline = time.monotonic() + self._lock_timeout
+            delay = _POLL_FIRST
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    _lock_timed_out(key, self._lock_timeout)
+                    yield False
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # -- AsyncTokenCache: the same files; disk I/O in a worker thread ------------------------
+
+    async def aget(self, key: str) -> Token | None:
+        """`get()` for `AsyncTokenClient` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def aset(self, key: str, token: Token) -> None:
+        """`set()` for `AsyncTokenClient` (runs in a worker thread)."""
+        await asyncio.to_thread(self.set, key, token)
+
+    async def adelete(self, key: str) -> None:
+        """`delete()` for `AsyncTokenClient` (runs in a worker thread)."""
+        await asyncio.to_thread(self.delete, key)
+
+    def alock(self, key: str) -> AbstractAsyncContextManager[bool]:
+        """`lock()` for `AsyncTokenClient`: polls without blocking the event loop."""
+        return self._alock(key)
+
+    @contextlib.asynccontextmanager
+    async def _alock(self, key: str) -> AsyncIterator[bool]:
+        fd = self._open_lock(key)
+        if fd is None:
+            yield False
+            return
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._lock_timeout
+            delay = _POLL_FIRST
+            while not _try_flock(fd):
+                if loop.time() >= deadline:
+                    _lock_timed_out(key, self._lock_timeout)
+                    yield False
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _open_lock(self, key: str) -> int | None:
+        path = self._file(key, ".lock")
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            # The lock only saves requests; without it we still fetch correctly.
+            logger.warning(
+                "token cache: cannot open lock file %s (%s); fetching without the lock",
+                path,
+                _reason(exc),
+            )
+            return None
+
+    def _sweep_temps(self, key: str) -> None:
+        """Remove temp files a crashed writer left behind (old ones only: a young one may be
+        another process's write in progress)."""
+        cutoff = time.time() - _STALE_TEMP
+        for temp in self._dir.glob(f".{key}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if temp.lstat().st_mtime < cutoff:
+                    temp.unlink()
+
+
+def _prepare_dir(path: Path) -> None:
+    """Create the cache folder 0700 if missing; refuse one that is not safely ours."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"token cache folder {path} is not usable: {_reason(exc)}"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(f"token cache folder {path} is not a folder")
+    if info.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"refusing token cache folder {path}: it belongs to another user (uid {info.st_uid})"
+        )
+    if info.st_mode & 0o022:
+        raise ConfigurationError(
+            f"refusing token cache folder {path}: other users may write to it "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"token cache folder {path} is not writable")
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename durable: without this a power cut can bring the old file back."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # pragma: no cover - e.g. a filesystem that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _ignored(path: Path, why: str) -> None:
+    # The file's content is never logged: it may be a token.
+    logger.warning("token cache: ignoring %s: %s; it will be replaced", path, why)
+
+
+def _lock_timed_out(key: str, timeout: float) -> None:
+    logger.warning(
+        "token cache: lock for %s… still held after %.1f s; fetching without it", key[:12], timeout
+    )

@@ -1,0 +1,387 @@
+"""`RedisCache` / `AsyncRedisCache`: tokens shared by many hosts through Redis.
+
+Needs the optional `redis` package (`pip install 'screening-eagle-id[redis]'`), imported only
+when a Redis cache is built, so the client itself depends on httpx and attrs alone.
+
+In Redis, under a prefix (default `eagle-id:`):
+
+* `<prefix>token:<key>` -- `Token.to_dict()` JSON (never the client secret), with a TTL equal
+  to the token's remaining lifetime, so Redis drops it when it expires.
+* `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
+  itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
+  only by its owner (a Lua compare-and-delete: a holder whose lock already expired must not
+  delete its successor's). Waiters poll with short, growing sleeps, then read the token.
+
+Redis being down, slow or failing never fails the caller: every Redis error is logged (a
+warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
+is not held, so the client fetches from the token endpoint directly. This deliberately
+departs from the `TokenCache` rule that errors propagate: a shared cache is an optimisation,
+and an outage of it must not become an outage of every service that uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._exceptions import ConfigurationError
+from ._token import Token
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["AsyncRedisCache", "RedisCache"]
+
+logger = logging.getLogger("screening_eagle_id")
+
+# Deletes the lock only if it still holds our owner value (atomic in Redis).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+# Lock polling: start fast, back off to _POLL_MAX, with jitter so waiters don't move in step.
+_POLL_FIRST, _POLL_MAX = 0.005, 0.1
+# Seconds a command may take before Redis counts as away (for caches built from a URL).
+_SOCKET_TIMEOUT = 2.0
+
+
+def _import_redis() -> ModuleType:
+    try:
+        import redis
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            "RedisCache needs the 'redis' package: pip install 'screening-eagle-id[redis]'"
+        ) from None
+    return redis
+
+
+def _public_url(url: str) -> str:
+    """The URL without its password, for repr and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+class _RedisCacheBase:
+    """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
+
+    def __init__(self, url_or_client: object, prefix: str, lock_timeout: float) -> None:
+        self._redis = _import_redis()
+        self._errors: tuple[type[BaseException], ...] = (
+            self._redis.exceptions.RedisError,
+            OSError,
+        )
+        self._prefix = prefix
+        self._lock_timeout = lock_timeout
+        self._owns_client = isinstance(url_or_client, str)
+        self._password: str | None = None
+        if isinstance(url_or_client, str):
+            self._where = _public_url(url_or_client)
+            self._password = urlsplit(url_or_client).password
+        else:
+            self._where = f"<{type(url_or_client).__name__}>"
+        self._down = False
+        self._down_guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
+
+    def _token_key(self, key: str) -> str:
+        return f"{self._prefix}token:{key}"
+
+    def _lock_key(self, key: str) -> str:
+        return f"{self._prefix}lock:{key}"
+
+    def _decode(self, key: str, raw: Any) -> Token | None:
+        if raw is None:
+            return None
+        try:
+            return Token.from_dict(json.loads(raw))
+        except (ValueError, TypeError):
+            logger.warning(
+                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
+            )
+            return None
+
+    @staticmethod
+    def _encode(token: Token) -> tuple[str, int]:
+        """The value to store and its TTL in milliseconds (<= 0: already expired)."""
+        ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
+        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if self._password:
+            message = message.replace(self._password, "***")
+        with self._down_guard:
+            first, self._down = not self._down, True
+        if first:
+            logger.warning(
+                "token cache: Redis at %s failed (%s, during %s); fetching tokens directly "
+                "until it is back",
+                self._where,
+                message,
+                what,
+            )
+        else:
+            logger.debug("token cache: Redis still failing (%s, during %s)", message, what)
+
+    def _ok(self) -> None:
+        if self._down:
+            with self._down_guard:
+                was_down, self._down = self._down, False
+            if was_down:
+                logger.info("token cache: Redis at %s is back", self._where)
+
+    def _lock_timed_out(self, key: str) -> None:
+        logger.warning(
+            "token cache: Redis lock for %s… still held after %.1f s; fetching without it",
+            key[:12],
+            self._lock_timeout,
+        )
+
+    def _wait_budget(self) -> float:
+        # A little past the lock's own expiry, so a crashed holder's lock is taken over
+        # (and the fetch stays single-flight) rather than ignored by every waiter at once.
+        return self._lock_timeout + 2 * _POLL_MAX
+
+
+class RedisCache(_RedisCacheBase):
+    """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
+
+    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
+    connection pool: `close()` it) or a `redis.Redis` you own. Redis errors are logged and
+    never reach the caller (see the module docstring). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | redis.Redis,
+        *,
+        prefix: str = "eagle-id:",
+        lock_timeout: float = 15.0,
+    ) -> None:
+        super().__init__(url_or_client, prefix, lock_timeout)
+        client: redis.Redis
+        if isinstance(url_or_client, str):
+            client = self._redis.Redis.from_url(
+                url_or_client,
+                socket_timeout=_SOCKET_TIMEOUT,
+                socket_connect_timeout=_SOCKET_TIMEOUT,
+            )
+        elif isinstance(url_or_client, self._redis.Redis):
+            client = url_or_client
+        else:
+            raise TypeError(
+                "RedisCache takes a URL or a redis.Redis (use AsyncRedisCache with "
+                f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
+            )
+        self._client = client
+        self._release = client.register_script(_RELEASE)
+
+    def get(self, key: str) -> Token | None:
+        """The token stored under `key`, or None (also when Redis is away)."""
+        try:
+            raw = self._client.get(self._token_key(key))
+        except self._errors as exc:
+            self._failed("get", exc)
+            return None
+        self._ok()
+        return self._decode(key, raw)
+
+    def set(self, key: str, token: Token) -> None:
+        """Store `token` under `key` until it expires (nothing when Redis is away)."""
+        value, ttl_ms = self._encode(token)
+        try:
+            if ttl_ms > 0:
+                self._client.set(self._token_key(key), value, px=ttl_ms)
+            else:
+                self._client.delete(self._token_key(key))
+        except self._errors as exc:
+            self._failed("set", exc)
+            return
+        self._ok()
+
+    def delete(self, key: str) -> None:
+        """Forget `key` (no error when absent or when Redis is away)."""
+        try:
+            self._client.delete(self._token_key(key))
+        except self._errors as exc:
+            self._failed("delete", exc)
+            return
+        self._ok()
+
+    def lock(self, key: str) -> AbstractContextManager[bool]:
+        """Serialise token fetches for `key` across hosts; yields whether it was locked
+        (False when the wait timed out or Redis is away: the caller proceeds anyway)."""
+        return self._lock(key)
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[bool]:
+        name, owner = self._lock_key(key), secrets.token_hex(16)
+        ttl_ms = max(1, int(self._lock_timeout * 1000))
+        deadline = time.monotonic() + self._wait_budget()
+        delay = _POLL_FIRST
+        acquired = False
+        while True:
+            try:
+                acquired = bool(self._client.set(name, owner, nx=True, px=ttl_ms))
+            except self._errors as exc:
+                self._failed("lock", exc)
+                break
+            self._ok()
+            if acquired:
+                break
+            if time.monotonic() >= deadline:
+                self._lock_timed_out(key)
+                break
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, _POLL_MAX)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    self._release(keys=[name], args=[owner])
+                except self._errors as exc:
+                    self._failed("unlock", exc)  # it expires by itself
+
+    def close(self) -> None:
+        """Close the connection pool if this cache built it from a URL."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> RedisCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncRedisCache(_RedisCacheBase):
+    """`RedisCache` for `AsyncTokenClient`: implements `AsyncTokenCache` with
+    `redis.asyncio`. Takes a URL or a `redis.asyncio.Redis`; like any asyncio Redis client,
+    use it from one event loop."""
+
+    def __init__(
+        self,
+        url_or_client: str | redis.asyncio.Redis,
+        *,
+        prefix: str = "eagle-id:",
+        lock_timeout: float = 15.0,
+    ) -> None:
+        super().__init__(url_or_client, prefix, lock_timeout)
+        client: redis.asyncio.Redis
+        if isinstance(url_or_client, str):
+            client = self._redis.asyncio.Redis.from_url(
+                url_or_client,
+                socket_timeout=_SOCKET_TIMEOUT,
+                socket_connect_timeout=_SOCKET_TIMEOUT,
+            )
+        elif isinstance(url_or_client, self._redis.asyncio.Redis):
+            client = url_or_client
+        else:
+            raise TypeError(
+                "AsyncRedisCache takes a URL or a redis.asyncio.Redis (use RedisCache with "
+                f"redis.Redis), not {type(url_or_client).__name__}"
+            )
+        self._client = client
+        self._release = client.register_script(_RELEASE)
+
+    async def aget(self, key: str) -> Token | None:
+        """The token stored under `key`, or None (also when Redis is away)."""
+        try:
+            raw = await self._client.get(self._token_key(key))
+        except self._errors as exc:
+            self._failed("get", exc)
+            return None
+        self._ok()
+        return self._decode(key, raw)
+
+    async def aset(self, key: str, token: Token) -> None:
+        """Store `token` under `key` until it expires (nothing when Redis is away)."""
+        value, ttl_ms = self._encode(token)
+        try:
+            if ttl_ms > 0:
+                await self._client.set(self._token_key(key), value, px=ttl_ms)
+            else:
+                await self._client.delete(self._token_key(key))
+        except self._errors as exc:
+            self._failed("set", exc)
+            return
+        self._ok()
+
+    async def adelete(self, key: str) -> None:
+        """Forget `key` (no error when absent or when Redis is away)."""
+        try:
+            await self._client.delete(self._token_key(key))
+        except self._errors as exc:
+            self._failed("delete", exc)
+            return
+        self._ok()
+
+    def alock(self, key: str) -> AbstractAsyncContextManager[bool]:
+        """Serialise token fetches for `key` across hosts; yields whether it was locked."""
+        return self._alock(key)
+
+    @contextlib.asynccontextmanager
+    async def _alock(self, key: str) -> AsyncIterator[bool]:
+        name, owner = self._lock_key(key), secrets.token_hex(16)
+        ttl_ms = max(1, int(self._lock_timeout * 1000))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_budget()
+        delay = _POLL_FIRST
+        acquired = False
+        while True:
+            try:
+                acquired = bool(await self._client.set(name, owner, nx=True, px=ttl_ms))
+            except self._errors as exc:
+                self._failed("lock", exc)
+                break
+            self._ok()
+            if acquired:
+                break
+            if loop.time() >= deadline:
+                self._lock_timed_out(key)
+                break
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, _POLL_MAX)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    await self._release(keys=[name], args=[owner])
+                except self._errors as exc:
+                    self._failed("unlock", exc)
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this cache built it from a URL."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncRedisCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
