@@ -1014,3 +1014,23 @@ def test_the_secret_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     assert any("retrying" in t for t in texts)  # the log records were really captured
     leaked = [form for form in _secret_forms() for text in texts if form in text]
     assert leaked == []
+
+
+def test_a_failing_shared_cache_is_invisible_during_refresh_ahead() -> None:
+    class FlakyCache(MemoryCache):
+        broken = False
+
+        def get(self, key: str) -> Token | None:
+            if self.broken:
+                raise OSError("cache unreachable")
+            return super().get(key)
+
+    clock, endpoint, cache = FakeClock(), Endpoint(), FlakyCache()
+    tc = mock_client(endpoint, clock=clock, cache=cache)
+    assert tc.get_token().access_token == "t1"
+    cache.broken = True
+    clock.advance(800)
+    assert tc.get_token().access_token == "t1"  # refresh-ahead failed on the cache: invisible
+    clock.advance(200)  # past hard expiry the failure is the caller's to see
+    with pytest.raises(OSError, match="cache unreachable"):
+        tc.get_token()
