@@ -44,9 +44,9 @@ class LiveServer:
 
     url: str
     settings: Settings = field(repr=False)
+    _counter: _RequestCounter = field(repr=False)
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = field(default=DEMO_CLIENT_SECRET, repr=False)
-    _counter: _RequestCounter = field(default=None, repr=False)  # type: ignore[assignment]
 
     @property
     def signing_key(self) -> bytes:
