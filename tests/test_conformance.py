@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conformance import CHECKS, Options, Outcome, Report, Target, main, run
 from conformance._checks import Violation, validate_error_body, validate_granted_scope
-from conformance._fuzz import BUILTIN_CHECKS
+from conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
 from conformance._http import Reply, check_url
 from conformance.broken_server import DEFECTS, BrokenServer, serve
 from live_server import LiveServer
@@ -30,6 +30,10 @@ from screening_eagle_id_server import (
     Settings,
     create_app,
 )
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = "openid email profile inspect"
@@ -233,6 +237,22 @@ def test_missing_credentials_are_reported_not_raised(
     monkeypatch.delenv("EAGLE_ID_CLIENT_ID", raising=False)
     assert main(["--url", "https://id.example.com"]) == 2
     assert "CLIENT_SECRET" in capsys.readouterr().err
+
+
+def test_fuzzed_non_json_errors_are_failures_not_crashes() -> None:
+    """A gateway's HTML error page fails the custom OAuth checks; the run itself does not break."""
+
+    async def gateway(request: Request) -> HTMLResponse:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return HTMLResponse("<html>400 Bad Request</html>", status_code=400, headers=headers)
+
+    app = Starlette(routes=[Route("/api/id/v1/auth/token", gateway, methods=["POST"])])
+    with serve(app) as url:
+        target = Target(url=url, client_id="c", client_secret="s", scope=SCOPE)
+        result = run_schemathesis(target, max_examples=5, seed=SEED)
+    assert result.errors == []
+    assert "not JSON" in result.failures["oauth_error_body"].message
+    assert "oauth_cache_headers" not in result.failures
 
 
 @pytest.mark.parametrize(

@@ -258,7 +258,7 @@ def run_schemathesis(
 def _collect(result: FuzzResult, event: events.ScenarioFinished) -> None:
     recorder = event.recorder
     result.requests += sum(1 for i in recorder.interactions.values() if i.response is not None)
-    for nodes in recorder.checks.values():
+    for case_id, nodes in recorder.checks.items():
         for node in nodes:
             name = node.name
             if node.status == Status.SUCCESS:
@@ -267,9 +267,16 @@ def _collect(result: FuzzResult, event: events.ScenarioFinished) -> None:
                 continue
             elif node.failure_info is not None:
                 failure = node.failure_info.failure
+                interaction = recorder.interactions.get(failure.case_id or case_id)
                 message = failure.title
+                if interaction is not None and interaction.response is not None:
+                    message += f" (got {interaction.response.status_code})"
                 if failure.message:
                     message += f": {failure.message.strip()}"
-                result.failures[name] = Finding(message, node.failure_info.code_sample)
+                # schemathesis masks the header as `[Filtered]`; say it like the named checks do.
+                curl = node.failure_info.code_sample.replace(
+                    "Authorization: [Filtered]", "Authorization: Basic [REDACTED]"
+                )
+                result.failures[name] = Finding(message, curl)
             else:
                 result.failures[name] = Finding(f"the check itself crashed ({node.status})", None)

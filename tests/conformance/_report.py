@@ -38,7 +38,7 @@ class Result:
         head = f"{self.outcome.value:<4}  {self.name:<48} {self.reference}"
         out = [head]
         if self.detail and self.outcome is not Outcome.PASSED:
-            out += [f"      {line}" for line in self.detail.splitlines()[:12]]
+            out += [f"      {line}" for line in self.detail.splitlines()[:24]]
         if self.curl and self.outcome is Outcome.FAILED:
             out.append(f"      reproduce: {self.curl}")
         return out

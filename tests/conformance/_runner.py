@@ -283,7 +283,7 @@ def _main(args: argparse.Namespace, url: str, client_id: str | None, secret: str
     print(f"conformance: {verdict} — {report.summary()}; JUnit XML: {junit}")
     if report.failed:
         print(
-            "conformance: in the curl lines, replace [REDACTED]/[Filtered] with "
+            "conformance: in the curl lines, replace [REDACTED] with "
             "'Basic ' + base64(form-urlencoded id ':' form-urlencoded secret)"
         )
     return EXIT_OK if report.ok else EXIT_FAILED
