@@ -426,7 +426,8 @@ def test_basic_raw_sends_the_credentials_verbatim() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://id.example.com", "http://10.0.0.1:8000", "http://[2001:db8::1]"]
+    "url",
+    ["http://id.example.com", "http://10.0.0.1:8000", "http://[2001:db8::1]", "http://a.localhost"],
 )
 def test_plain_http_to_a_remote_host_is_refused_before_sending(url: str) -> None:
     endpoint = Endpoint()
@@ -1034,3 +1035,9 @@ def test_a_failing_shared_cache_is_invisible_during_refresh_ahead() -> None:
     clock.advance(200)  # past hard expiry the failure is the caller's to see
     with pytest.raises(OSError, match="cache unreachable"):
         tc.get_token()
+
+
+def test_a_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        TokenClient("ftp://user:PASSWORD-SENTINEL@id.example.com", CREDS, scope="openid")
+    assert "PASSWORD-SENTINEL" not in str(info.value)

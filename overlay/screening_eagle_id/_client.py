@@ -146,7 +146,9 @@ class _AsyncViaClient(httpx.AsyncBaseTransport):
 
 
 def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
+    # the resolver, and credentials must not depend on it.
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -157,12 +159,13 @@ def _is_loopback(host: str) -> bool:
 def _check_url(url: str, allow_insecure_http: bool) -> str:
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ConfigurationError(f"invalid token endpoint URL {url!r}: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
+    except httpx.InvalidURL:
+        # Not echoed: a malformed URL may well carry a password.
+        raise ConfigurationError("the token endpoint URL is not a valid URL") from None
     if parsed.userinfo:
         raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
     if parsed.query or parsed.fragment:
         raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
     if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
