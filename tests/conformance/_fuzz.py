@@ -18,6 +18,7 @@ import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
 from ._checks import (
+    NotApplicable,
     Violation,
     json_object,
     validate_cache_headers,
@@ -144,8 +145,6 @@ def oauth_expires_in(ctx: Any, response: Any, case: Any) -> None:
 @schemathesis.check
 def oauth_jwt_lifetime(ctx: Any, response: Any, case: Any) -> None:
     """A JWT's exp - iat matches expires_in."""
-    from ._checks import NotApplicable
-
     body = _success_body(case, response)
     if body is not None:
         try:
