@@ -339,6 +339,7 @@ def test_wrong_base_path_is_endpoint_not_found(reference_server: LiveServer) -> 
         tc.get_token()
     assert info.value.status_code == 404
     assert "check the base URL" in str(info.value)
+    assert f"from {reference_server.url}/nope/api/id/v1/auth/token" in str(info.value)
 
 
 def test_async_wrong_secret(reference_server: LiveServer) -> None:
@@ -366,6 +367,7 @@ def test_connection_refused_is_a_transport_error() -> None:
     assert info.value.status_code is None
     assert len(sleeps) == RetryPolicy().attempts - 1
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert f"from http://127.0.0.1:{port}/api/id/v1/auth/token: ConnectError" in str(info.value)
 
 
 # --- client authentication: RFC 6749 §2.3.1 against the real server ----------------------

@@ -145,6 +145,13 @@ class _AsyncViaClient(httpx.AsyncBaseTransport):
         """The caller owns the client: leave it open."""
 
 
+def _url_of(exc: httpx.RequestError, default: str) -> str:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # raised before a request existed
+        return default
+
+
 def _is_loopback(host: str) -> bool:
     # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
     # the resolver, and credentials must not depend on it.
@@ -304,7 +311,9 @@ class _TokenClientBase:
             self._entry = entry._replace(refresh_at=retry_at)
         return entry.token
 
-    def _interpret(self, response: Response[ErrorResponse | TokenResponse], wall: float) -> Token:
+    def _interpret(
+        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
+    ) -> Token:
         """The token in a response from the generated operation, or the matching TokenError."""
         parsed = response.parsed
         status = int(response.status_code)
@@ -319,16 +328,15 @@ class _TokenClientBase:
                 status,
                 error,
                 description,
-                url=self._token_url,
+                url=url,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
             )
-        raise error_from_body(
-            status, response.headers, response.content, url=self._token_url, wall_now=wall
-        )
+        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
 
-    @property
-    def _token_url(self) -> str:
-        return self._url + "/api/id/v1/auth/token"
+    def _requested_url(self) -> str:
+        """The URL the generated operation just requested (for messages), else the base URL."""
+        raw = _last_response.get()
+        return str(raw.request.url) if raw is not None else self._url
 
     def _unparseable(self, exc: Exception, wall: float) -> TokenError:
         """The generated parser raised on the last response: report it from the raw bytes."""
@@ -336,7 +344,7 @@ class _TokenClientBase:
         if raw is None:
             raise exc
         return error_from_body(
-            raw.status_code, raw.headers, raw.content, url=self._token_url, wall_now=wall
+            raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
         )
 
     def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
@@ -493,13 +501,14 @@ class TokenClient(_TokenClientBase):
         reset = _last_response.set(None)
         try:
             response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
+            url = self._requested_url()
         except httpx.RequestError as exc:
-            raise transport_error(exc, url=self._token_url) from exc
+            raise transport_error(exc, url=_url_of(exc, self._url)) from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._unparseable(exc, wall) from exc
         finally:
             _last_response.reset(reset)
-        return self._interpret(response, wall), anchor
+        return self._interpret(response, wall, url), anchor
 
     def close(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
@@ -667,13 +676,14 @@ class AsyncTokenClient(_TokenClientBase):
             response = await generate_auth_access_token.asyncio_detailed(
                 client=self._api, body=self._body
             )
+            url = self._requested_url()
         except httpx.RequestError as exc:
-            raise transport_error(exc, url=self._token_url) from exc
+            raise transport_error(exc, url=_url_of(exc, self._url)) from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._unparseable(exc, wall) from exc
         finally:
             _last_response.reset(reset)
-        return self._interpret(response, wall), anchor
+        return self._interpret(response, wall, url), anchor
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
