@@ -126,4 +126,5 @@ def write_junit(report: Report, path: Path) -> None:
         elif result.outcome is Outcome.NOT_APPLICABLE:
             ET.SubElement(case, "skipped", message=result.detail or "not applicable")
     path.parent.mkdir(parents=True, exist_ok=True)
+    ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

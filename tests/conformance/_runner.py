@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ._checks import CHECKS, Context, Failed, NotApplicable
@@ -153,11 +153,14 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
             fuzz = run_schemathesis(target, max_examples=options.max_examples, seed=options.seed)
             report.properties["schemathesis.seed"] = str(fuzz.seed)
             report.properties["schemathesis.requests"] = str(fuzz.requests)
+            fuzz_seconds = time.perf_counter() - fuzz_started
             for result in _schemathesis_results(fuzz, target):
+                if result.name == "schemathesis/run":
+                    result = replace(result, seconds=fuzz_seconds)
                 add(result)
             phases = ", ".join(f"{name} {status}" for name, status in fuzz.phases.items())
             say(
-                f"      ({fuzz.requests} requests in {time.perf_counter() - fuzz_started:.1f}s, "
+                f"      ({fuzz.requests} requests in {fuzz_seconds:.1f}s, "
                 f"seed {fuzz.seed}; phases: {phases})"
             )
         _named_results(Context(target=target, prober=prober), fuzz, add)
