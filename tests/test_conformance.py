@@ -237,6 +237,11 @@ def test_missing_credentials_are_reported_not_raised(
     monkeypatch.delenv("EAGLE_ID_CLIENT_ID", raising=False)
     assert main(["--url", "https://id.example.com"]) == 2
     assert "CLIENT_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "x")
+    monkeypatch.delenv("EAGLE_ID_SPECIAL_CLIENT_SECRET", raising=False)
+    argv = ["--url", "https://id.example.com", "--client-id", "x", "--special-client-id", "y"]
+    assert main(argv) == 2
+    assert "SPECIAL_CLIENT_SECRET" in capsys.readouterr().err
 
 
 def test_fuzzed_non_json_errors_are_failures_not_crashes() -> None:

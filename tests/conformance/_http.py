@@ -143,7 +143,8 @@ class Exchange:
 
     method: str
     url: str
-    headers: tuple[tuple[str, bytes], ...]
+    # Not in repr: the Authorization header may carry the secret.
+    headers: tuple[tuple[str, bytes], ...] = field(repr=False)
     body: bytes | None
     reply: Reply | None
     transport_error: str | None = None

@@ -256,6 +256,10 @@ def _main(args: argparse.Namespace, url: str, client_id: str | None, secret: str
             "credentials missing: pass CLIENT_ID=… CLIENT_SECRET=… "
             "(or set EAGLE_ID_CLIENT_ID / EAGLE_ID_CLIENT_SECRET)"
         )
+    special_id = args.special_client_id or _env("EAGLE_ID_SPECIAL_CLIENT_ID")
+    special_secret = _env("EAGLE_ID_SPECIAL_CLIENT_SECRET")
+    if problem is None and bool(special_id) != bool(special_secret):
+        problem = "give both SPECIAL_CLIENT_ID and SPECIAL_CLIENT_SECRET, or neither"
     if problem is not None or not client_id or not secret:
         print(f"conformance: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -264,8 +268,8 @@ def _main(args: argparse.Namespace, url: str, client_id: str | None, secret: str
         client_id=client_id,
         client_secret=secret,
         scope=args.scope or _env("EAGLE_ID_SCOPE") or DEFAULT_SCOPE,
-        special_client_id=args.special_client_id or _env("EAGLE_ID_SPECIAL_CLIENT_ID"),
-        special_client_secret=_env("EAGLE_ID_SPECIAL_CLIENT_SECRET"),
+        special_client_id=special_id,
+        special_client_secret=special_secret,
         timeout=args.timeout,
     )
     options = Options(

@@ -37,7 +37,7 @@ class Exchange:
     """A buffered request and (after the app ran) its buffered response."""
 
     method: str
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]] = field(repr=False)
     body: bytes
     status: int = 0
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
