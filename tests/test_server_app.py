@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import re
 import secrets
 import socket
 from collections.abc import Iterator
@@ -472,8 +473,7 @@ def test_one_access_log_line_per_request_without_secrets(
         f"method=POST path={TOKEN_PATH} status=401 client_id=-",
         "method=GET path=/nowhere status=404 client_id=-",
     ]
-    assert all(isinstance(getattr(r, "latency_ms", None), float) for r in lines)
-    assert [getattr(r, "http_status", None) for r in lines] == [200, 401, 404]
+    assert all(re.fullmatch(r".* latency_ms=\d+\.\d\d", r.getMessage()) for r in lines)
     text = caplog.text
     for secret in ("demo-secret", token, token.split(".")[1], basic(*DEMO).split()[1], "Basic"):
         assert secret not in text

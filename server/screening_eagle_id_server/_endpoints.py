@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ._basic import parse_basic_authorization
@@ -42,8 +42,8 @@ async def token(request: Request) -> Response:
     every authenticated client; a valid one is 200, 400 invalid_grant or 403.
     """
     registry: Registry = request.app.state.registry
-    authorizations = request.headers.getlist("authorization")
-    credentials = parse_basic_authorization(authorizations[0] if len(authorizations) == 1 else None)
+    headers = _Headers(request.scope["headers"])
+    credentials = parse_basic_authorization(headers.authorization)
     client = None if credentials is None else registry.authenticate(*credentials)
     if client is None:
         return error_response(
@@ -55,7 +55,7 @@ async def token(request: Request) -> Response:
     request.state.client_id = client.client_id
 
     try:
-        params = await _read_form(request, request.app.state.max_body_bytes)
+        params = await _read_form(request, headers, request.app.state.max_body_bytes)
     except _BadRequest as exc:
         return error_response(400, "invalid_request", exc.description)
 
@@ -94,11 +94,31 @@ async def token(request: Request) -> Response:
     return Response(issuer.issue(client, scopes), media_type="application/json")
 
 
-async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
-    content_types = request.headers.getlist("content-type")
-    if len(content_types) != 1:
+class _Headers:
+    """The few request headers the endpoint reads, in one pass over the raw ASGI list.
+
+    A header that must appear once and appears several times reads as missing (None).
+    """
+
+    __slots__ = ("authorization", "content_length", "content_type")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        found: dict[bytes, str | None] = {}
+        for name, value in raw:
+            if name in _READ_HEADERS:
+                found[name] = None if name in found else value.decode("latin-1")
+        self.authorization = found.get(b"authorization")
+        self.content_type = found.get(b"content-type")
+        self.content_length = found.get(b"content-length")
+
+
+_READ_HEADERS = frozenset({b"authorization", b"content-type", b"content-length"})
+
+
+async def _read_form(request: Request, headers: _Headers, max_bytes: int) -> dict[str, str]:
+    if headers.content_type is None:
         raise _BadRequest(f"The body must be {_FORM}.")
-    media_type, *parameters = content_types[0].split(";")
+    media_type, *parameters = headers.content_type.split(";")
     if media_type.strip().lower() != _FORM:
         raise _BadRequest(f"The body must be {_FORM}.")
     for parameter in parameters:
@@ -107,17 +127,20 @@ async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise _BadRequest("The body must be UTF-8.")
 
     # Refuse an announced oversize body before reading any of it; count a chunked one.
-    length = request.headers.get("content-length")
+    length = headers.content_length
     if length is not None and (not length.isdigit() or int(length) > max_bytes):
         raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_bytes:
-                raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
-    except ClientDisconnect as exc:
-        raise _BadRequest("The client disconnected.") from exc
+    body = b""
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _BadRequest("The client disconnected.")
+        body += message.get("body", b"")
+        if len(body) > max_bytes:
+            raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
+        if not message.get("more_body", False):
+            break
 
     try:
         text = body.decode("utf-8")
@@ -147,9 +170,11 @@ async def _read_form(request: Request, max_bytes: int) -> dict[str, str]:
 
 
 def _form_decode(value: str) -> str:
-    if "%" not in value and "+" not in value:
+    if "+" in value:
+        value = value.replace("+", " ")
+    if "%" not in value:
         return value
     try:
-        return unquote_plus(value, encoding="utf-8", errors="strict")
+        return unquote(value, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise _BadRequest("Percent-encoded bytes must be UTF-8.") from exc
