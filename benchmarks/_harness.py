@@ -108,15 +108,15 @@ def fmt_ns(ns: float) -> str:
     return f"{ns / 1_000_000_000:.2f} s"
 
 
-def _batch_size(elapsed_for: Callable[[int], int]) -> int:
-    """How many calls make one batch of about _BATCH_NS."""
+def _batch_size(elapsed_for: Callable[[int], int], batch_ns: int) -> int:
+    """How many calls make one batch of about batch_ns."""
     number = 1
     while True:
         elapsed = elapsed_for(number)
-        if elapsed >= _BATCH_NS // 10 or number >= 10_000_000:
+        if elapsed >= batch_ns // 10 or number >= 10_000_000:
             break
         number *= 10
-    return max(1, int(number * _BATCH_NS / max(elapsed, 1)))
+    return max(1, int(number * batch_ns / max(elapsed, 1)))
 
 
 def _sync_batch(func: Callable[[], object]) -> Callable[[int], int]:
@@ -158,13 +158,14 @@ def _async_batch(func: Callable[[], object]) -> Callable[[int], Awaitable[int]]:
 def time_interleaved(
     subjects: Sequence[tuple[str, Callable[[], object]]],
     rounds: int = 7,
+    batch_ns: int = _BATCH_NS,
 ) -> list[Timing]:
-    """Time zero-argument callables in interleaved rounds.
+    """Time zero-argument callables in interleaved rounds of batches of about batch_ns.
 
     Interleaving (A B C, A B C, ...) spreads the noise of a shared machine over every subject
     alike, so ratios stay meaningful even when absolute times drift.
     """
-    batches = [(run, _batch_size(run)) for run in (_sync_batch(f) for _, f in subjects)]
+    batches = [(run, _batch_size(run, batch_ns)) for run in (_sync_batch(f) for _, f in subjects)]
     samples: list[list[float]] = [[] for _ in subjects]
     for _ in range(rounds):
         for index, (run_batch, number) in enumerate(batches):
@@ -175,6 +176,7 @@ def time_interleaved(
 def time_async_interleaved(
     subjects: Sequence[tuple[str, Callable[[], object]]],
     rounds: int = 7,
+    batch_ns: int = _BATCH_NS,
 ) -> list[Timing]:
     """`time_interleaved` inside one running event loop: coroutine functions are awaited,
     plain functions called."""
@@ -186,10 +188,10 @@ def time_async_interleaved(
             number = 1
             while True:
                 elapsed = await run_batch(number)
-                if elapsed >= _BATCH_NS // 10 or number >= 10_000_000:
+                if elapsed >= batch_ns // 10 or number >= 10_000_000:
                     break
                 number *= 10
-            batches.append((run_batch, max(1, int(number * _BATCH_NS / max(elapsed, 1)))))
+            batches.append((run_batch, max(1, int(number * batch_ns / max(elapsed, 1)))))
         samples: list[list[float]] = [[] for _ in subjects]
         for _ in range(rounds):
             for index, (run_batch, number) in enumerate(batches):

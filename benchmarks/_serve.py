@@ -1,18 +1,28 @@
-"""`python -m benchmarks._serve {bare,storm} --port N [--workers N]`: the comparison servers.
+"""`python -m benchmarks._serve {bare,storm,reference} --port N [--workers N] [--nodelay]`.
 
-They run on the uvicorn settings the reference server's own CLI uses
+The comparison servers run on the uvicorn settings the reference server's own CLI uses
 (`screening_eagle_id_server._cli.main`), so a throughput ratio compares the apps, not uvicorn
-configurations.
+configurations. `reference` serves the reference server's own app factory (in dev mode, as
+`python -m screening_eagle_id_server --dev` does) so that `--nodelay` can be tried on it.
+
+`--nodelay` sets TCP_NODELAY on every accepted connection. uvicorn's `--workers N` (N > 1)
+binds the listening socket itself with `proto` 0, so asyncio never sets TCP_NODELAY on the
+connections it accepts, and each keep-alive response waits ~40 ms for the client's delayed ACK
+(uvicorn issue #3149, open). With one worker asyncio sets it, and `--nodelay` changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["UVICORN_SETTINGS", "main"]
+__all__ = ["UVICORN_SETTINGS", "NoDelayH11Protocol", "main"]
 
 # Mirrors screening_eagle_id_server._cli.main's uvicorn.run(...) keyword arguments.
 UVICORN_SETTINGS: dict[str, Any] = {
@@ -26,7 +36,35 @@ UVICORN_SETTINGS: dict[str, Any] = {
 _APPS = {
     "bare": ("benchmarks._apps:bare_app", False),
     "storm": ("benchmarks._apps:storm_app", True),
+    "reference": ("screening_eagle_id_server._cli:app_from_env", True),
 }
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, with TCP_NODELAY set on each connection it is given."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Turn Nagle's algorithm off, then proceed as uvicorn does."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+def _prepare_reference(port: int, workers: int) -> None:
+    # The reference CLI's own preparation: dev key and demo client, written to the environment
+    # its workers read.
+    from screening_eagle_id_server import _cli, _settings
+
+    args = argparse.Namespace(
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        dev=True,
+        clients=None,
+        lifetime=_settings.DEFAULT_TOKEN_LIFETIME,
+    )
+    _cli.prepare_environment(args, os.environ)
 
 
 def main() -> None:
@@ -35,15 +73,21 @@ def main() -> None:
     parser.add_argument("app", choices=sorted(_APPS))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on every connection")
     args = parser.parse_args()
     target, factory = _APPS[args.app]
+    if args.app == "reference":
+        _prepare_reference(args.port, args.workers)
+    settings = dict(UVICORN_SETTINGS)
+    if args.nodelay:
+        settings["http"] = "benchmarks._serve:NoDelayH11Protocol"
     uvicorn.run(
         target,
         factory=factory,
         host="127.0.0.1",
         port=args.port,
         workers=args.workers,
-        **UVICORN_SETTINGS,
+        **settings,
     )
 
 

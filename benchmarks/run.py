@@ -90,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
                 endpoint = Endpoint(storm.url, storm.url + TOKEN_PATH)
                 if "lookup" in wanted:
                     ok &= _run_section(
-                        sections, "1. Cached token lookup", lambda: bench_lookup(endpoint, rounds)
+                        sections,
+                        "1. Cached token lookup",
+                        lambda: bench_lookup(endpoint, 2 * rounds),
                     )
                 if "overhead" in wanted:
                     ok &= _run_section(
                         sections,
                         "2. Request overhead",
-                        lambda: bench_overhead(endpoint, 2 * rounds),
+                        lambda: bench_overhead(endpoint, 8 * rounds),
                     )
                 if "storms" in wanted:
                     ok &= _run_section(
