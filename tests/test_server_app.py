@@ -162,6 +162,11 @@ def test_unrecognized_parameters_are_ignored_even_repeated(http: httpx.Client) -
     assert response.status_code == 200, response.text
 
 
+def test_empty_fields_are_skipped(http: httpx.Client) -> None:
+    response = post(http, b"&grant_type=client_credentials&&scope=inspect&")
+    assert response.status_code == 200, response.text
+
+
 def test_charset_utf8_is_accepted(http: httpx.Client) -> None:
     response = post(
         http,

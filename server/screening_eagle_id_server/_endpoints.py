@@ -155,6 +155,8 @@ async def _read_form(request: Request, headers: _Headers, max_bytes: int) -> dic
     if len(fields) > _MAX_FIELDS:
         raise _BadRequest("Too many parameters.")
     for field in fields:
+        if not field:
+            continue  # `a=1&&b=2`, a trailing `&`: empty sequences are skipped (WHATWG URL)
         raw_name, eq, raw_value = field.partition("=")
         if not eq:
             raise _BadRequest(f"The body is not valid {_FORM}.")
