@@ -14,7 +14,9 @@ In Redis, under a prefix (default `eagle-id:`):
 
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
-is not held, so the client fetches from the token endpoint directly. This deliberately
+is not held, so the client fetches from the token endpoint directly. After an error Redis
+is left alone for `outage_backoff` seconds, so a hung server costs one socket timeout, not
+one per call. This deliberately
 departs from the `TokenCache` rule that errors propagate: a shared cache is an optimisation,
 and an outage of it must not become an outage of every service that uses it.
 """
@@ -85,7 +87,9 @@ def _public_url(url: str) -> str:
 class _RedisCacheBase:
     """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
 
-    def __init__(self, url_or_client: object, prefix: str, lock_timeout: float) -> None:
+    def __init__(
+        self, url_or_client: object, prefix: str, lock_timeout: float, outage_backoff: float
+    ) -> None:
         self._redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (
             self._redis.exceptions.RedisError,
@@ -102,6 +106,8 @@ class _RedisCacheBase:
             self._where = f"<{type(url_or_client).__name__}>"
         self._down = False
         self._down_guard = threading.Lock()
+        self._outage_backoff = outage_backoff
+        self._skip_until = 0.0  # monotonic; Redis is not tried before this
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
@@ -129,7 +135,11 @@ class _RedisCacheBase:
         ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
         return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
 
+    def _skipping(self) -> bool:
+        return self._down and time.monotonic() < self._skip_until
+
     def _failed(self, what: str, exc: BaseException) -> None:
+        self._skip_until = time.monotonic() + self._outage_backoff
         message = f"{type(exc).__name__}: {exc}"
         if self._password:
             message = message.replace(self._password, "***")
@@ -170,8 +180,10 @@ class RedisCache(_RedisCacheBase):
     """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
 
     `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
-    connection pool: `close()` it) or a `redis.Redis` you own. Redis errors are logged and
-    never reach the caller (see the module docstring). Thread-safe.
+    connection pool: `close()` it) or a `redis.Redis` you own. `lock_timeout` is how long a
+    fetch lock lives (and how long a waiter waits for it). Redis errors are logged and never
+    reach the caller; after one, Redis is skipped for `outage_backoff` seconds (see the
+    module docstring). Thread-safe.
     """
 
     def __init__(
@@ -180,8 +192,9 @@ class RedisCache(_RedisCacheBase):
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = 15.0,
+        outage_backoff: float = 5.0,
     ) -> None:
-        super().__init__(url_or_client, prefix, lock_timeout)
+        super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
         client: redis.Redis
         if isinstance(url_or_client, str):
             client = self._redis.Redis.from_url(
@@ -201,6 +214,8 @@ class RedisCache(_RedisCacheBase):
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
+        if self._skipping():
+            return None
         try:
             raw = self._client.get(self._token_key(key))
         except self._errors as exc:
@@ -211,6 +226,8 @@ class RedisCache(_RedisCacheBase):
 
     def set(self, key: str, token: Token) -> None:
         """Store `token` under `key` until it expires (nothing when Redis is away)."""
+        if self._skipping():
+            return
         value, ttl_ms = self._encode(token)
         try:
             if ttl_ms > 0:
@@ -224,6 +241,8 @@ class RedisCache(_RedisCacheBase):
 
     def delete(self, key: str) -> None:
         """Forget `key` (no error when absent or when Redis is away)."""
+        if self._skipping():
+            return
         try:
             self._client.delete(self._token_key(key))
         except self._errors as exc:
@@ -243,7 +262,7 @@ class RedisCache(_RedisCacheBase):
         deadline = time.monotonic() + self._wait_budget()
         delay = _POLL_FIRST
         acquired = False
-        while True:
+        while not self._skipping():
             try:
                 acquired = bool(self._client.set(name, owner, nx=True, px=ttl_ms))
             except self._errors as exc:
@@ -289,8 +308,9 @@ class AsyncRedisCache(_RedisCacheBase):
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = 15.0,
+        outage_backoff: float = 5.0,
     ) -> None:
-        super().__init__(url_or_client, prefix, lock_timeout)
+        super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
         client: redis.asyncio.Redis
         if isinstance(url_or_client, str):
             client = self._redis.asyncio.Redis.from_url(
@@ -310,6 +330,8 @@ class AsyncRedisCache(_RedisCacheBase):
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
+        if self._skipping():
+            return None
         try:
             raw = await self._client.get(self._token_key(key))
         except self._errors as exc:
@@ -320,6 +342,8 @@ class AsyncRedisCache(_RedisCacheBase):
 
     async def aset(self, key: str, token: Token) -> None:
         """Store `token` under `key` until it expires (nothing when Redis is away)."""
+        if self._skipping():
+            return
         value, ttl_ms = self._encode(token)
         try:
             if ttl_ms > 0:
@@ -333,6 +357,8 @@ class AsyncRedisCache(_RedisCacheBase):
 
     async def adelete(self, key: str) -> None:
         """Forget `key` (no error when absent or when Redis is away)."""
+        if self._skipping():
+            return
         try:
             await self._client.delete(self._token_key(key))
         except self._errors as exc:
@@ -352,7 +378,7 @@ class AsyncRedisCache(_RedisCacheBase):
         deadline = loop.time() + self._wait_budget()
         delay = _POLL_FIRST
         acquired = False
-        while True:
+        while not self._skipping():
             try:
                 acquired = bool(await self._client.set(name, owner, nx=True, px=ttl_ms))
             except self._errors as exc:
