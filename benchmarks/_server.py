@@ -241,12 +241,19 @@ def bench_server(procs: Processes, seconds: float) -> Section:
             f"{fmt_ratio(ratio(fixed.rps, shipped.rps))} the requests/s, p50 "
             f"{fmt_ns(shipped.p50_us * 1000)} → {fmt_ns(fixed.p50_us * 1000)}."
         )
-    section.profile = _profile_live(procs, load, seconds)
+    summary, section.profile = _profile_live(procs, load, seconds)
+    if summary:
+        section.notes.append(
+            f"Where the live reference server's time goes (1 worker, pyinstrument self time by "
+            f"package, start-up and idle included): {summary}."
+        )
     _app_only(section)
     return section
 
 
-def _profile_live(procs: Processes, load: Callable[[str, float], Load], seconds: float) -> str:
+def _profile_live(
+    procs: Processes, load: Callable[[str, float], Load], seconds: float
+) -> tuple[str, str]:
     """The reference server itself (1 worker) under pyinstrument while the loader runs:
     self time per function, as a share of the whole process (start-up and idle included)."""
     progress(f"server: reference under pyinstrument, 1 worker, {seconds:.0f} s of load")
@@ -265,17 +272,42 @@ def _profile_live(procs: Processes, load: Callable[[str, float], Load], seconds:
     try:
         lines = [line for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as exc:
-        return f"(no live profile: {exc})"
+        return "", f"(no live profile: {exc})"
     # Drop the banner: keep the header lines that say what ran, then the top functions.
-    body = [line for line in lines if "%" in line and not line.lstrip().startswith("_")]
+    body = [line for line in lines if _FLAT_LINE.match(line)]
     head = [line.strip() for line in lines if line.strip().startswith(("Recorded", "Program"))]
-    return "\n".join(
+    shares = by_package(body)
+    summary = ", ".join(f"{name} {share:.0f} %" for name, share in shares[:8])
+    return summary, "\n".join(
         [
             "Live server, 1 worker, under load — self time, % of the whole process:",
             *head,
+            f"By package: {summary}",
             *body[: _PROFILE_LINES // 2],
         ]
     )
+
+
+_FLAT_LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s+(\S+)\s+(\S+)")
+
+
+def by_package(flat_lines: list[str]) -> list[tuple[str, float]]:
+    """Sum pyinstrument's flat self-time lines by top-level package, largest first.
+
+    `epoll.poll` is waiting for the network (idle), reported apart from other C code.
+    """
+    totals: dict[str, float] = {}
+    for line in flat_lines:
+        match = _FLAT_LINE.match(line)
+        if match is None:
+            continue
+        share, function, where = float(match[1]), match[2], match[3]
+        if where == "<built-in>":
+            name = "idle (epoll)" if function == "epoll.poll" else "C built-ins (socket I/O...)"
+        else:
+            name = where.split("/", 1)[0].split(":", 1)[0].removesuffix(".py")
+        totals[name] = totals.get(name, 0.0) + share
+    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 # --- the app alone, in-process ----------------------------------------------------------------

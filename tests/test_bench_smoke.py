@@ -150,3 +150,22 @@ def test_tables_and_markdown(harness: ModuleType) -> None:
     assert "| a\\|b | c |" in md
     assert "| t | ≤ 2.5x | 3.00x | MISSED |" in md
     assert "| python | 3.11 |" in md
+
+
+def test_profile_shares_are_summed_by_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = _load(monkeypatch, "benchmarks._server")
+    flat = [
+        "30.4% epoll.poll  <built-in>",
+        "8.9% socket.send  <built-in>",
+        "4.7% [self]  uvicorn/protocols/http/h11_impl.py",
+        "3.0% Connection._process_event  h11/_connection.py:272",
+        "2.8% Connection.send_with_data_passthrough  h11/_connection.py:544",
+        "1.3% Formatter.format  logging/__init__.py:674",
+        "Program: not a profile line",
+    ]
+    shares = dict(server.by_package(flat))
+    assert shares["idle (epoll)"] == pytest.approx(30.4)
+    assert shares["h11"] == pytest.approx(5.8)
+    assert shares["uvicorn"] == pytest.approx(4.7)
+    assert shares["logging"] == pytest.approx(1.3)
+    assert list(shares)[:2] == ["idle (epoll)", "C built-ins (socket I/O...)"]
