@@ -229,6 +229,26 @@ def _invalid_grant_as_409(ex: Exchange) -> None:
         ex.status = 409
 
 
+def _authorization_code_unsupported(body: dict[str, Any]) -> None:
+    if body.get("error") == "invalid_grant":
+        body["error"] = "unsupported_grant_type"
+
+
+def _unlisted_methods_404(ex: Exchange) -> None:
+    if ex.method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        _respond(
+            ex,
+            404,
+            {"error": "not_found", "errorDescription": "no such route"},
+            b"application/json",
+        )
+
+
+def _advertise_get(ex: Exchange) -> None:
+    if ex.status == 405:
+        ex.set_header(b"allow", b"GET, POST")
+
+
 def _success_as_text(ex: Exchange) -> None:
     if ex.status == 200:
         ex.set_header(b"content-type", b"text/plain; charset=utf-8")
@@ -360,6 +380,24 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "schemathesis/negative_data_rejection",
             "a missing scope defaults to 'openid'",
             before=_default_scope,
+            needs_schemathesis=True,
+        ),
+        "authorization-code-unsupported": Defect(
+            "schemathesis/positive_data_acceptance",
+            "the spec's own authorization_code grant is refused as unsupported_grant_type",
+            after=_on_json(_error, _authorization_code_unsupported),
+            needs_schemathesis=True,
+        ),
+        "unlisted-methods-404": Defect(
+            "schemathesis/unsupported_method",
+            "TRACE, QUERY and OPTIONS are answered 404 instead of 405",
+            before=_unlisted_methods_404,
+            needs_schemathesis=True,
+        ),
+        "allow-advertises-get": Defect(
+            "schemathesis/allow_header_conformance",
+            "405 responses advertise GET, which the endpoint does not support",
+            after=_advertise_get,
             needs_schemathesis=True,
         ),
         "errors-as-text-plain": Defect(
