@@ -481,3 +481,26 @@ def test_an_expired_file_token_is_refetched(reference_server: LiveServer, tmp_pa
     stored = cache.get(key)
     assert stored is not None
     assert stored.access_token == token.access_token
+
+
+def test_a_failed_write_is_logged_and_the_caller_keeps_its_token(
+    reference_server: LiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = FileCache(tmp_path / "c")
+    key = key_of(reference_server)
+    # A non-empty folder where the token file belongs: unreadable and unreplaceable
+    # (unlike a read-only folder, this stops root too).
+    (cache.path / f"{key}.json" / "in-the-way").mkdir(parents=True)
+    with (
+        caplog.at_level(logging.WARNING, logger="screening_eagle_id"),
+        TokenClient(
+            reference_server.url, creds(reference_server), scope="openid", cache=cache
+        ) as c,
+    ):
+        token = c.get_token()
+        assert c.get_token() is token  # served from memory afterwards
+    assert_valid(token, reference_server)
+    assert "not a regular file" in caplog.text
+    assert "cannot write" in caplog.text
+    assert token.access_token not in caplog.text
+    assert not list(cache.path.glob("*.tmp"))  # the failed write cleaned up after itself

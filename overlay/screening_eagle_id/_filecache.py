@@ -14,7 +14,10 @@ On disk, in a folder only we may write to (created 0700):
 
 A corrupt, truncated, foreign (not ours, not a regular file, readable by others) or
 unreadable token file is logged (without its content) and treated as missing; the next
-`set()` replaces it.
+`set()` replaces it. A write that fails is logged too: the cache is an optimisation, so
+nothing on disk ever stops a caller from getting its token. (This departs from the
+`TokenCache` contract's "errors propagate", as RedisCache does for an outage; an unsafe
+folder is still refused up front with ConfigurationError.)
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class FileCache:
         except OSError as exc:  # a symlink (ELOOP), no permission, ...
             _ignored(path, f"cannot open it ({_reason(exc)})")
             return None
-        with os.fdopen(fd, "rb") as file:
+        try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 _ignored(path, "not a regular file")
@@ -120,11 +123,12 @@ class FileCache:
             if info.st_mode & 0o077:
                 _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
                 return None
-            try:
-                raw = file.read(_MAX_FILE + 1)
-            except OSError as exc:
-                _ignored(path, f"cannot read it ({_reason(exc)})")
-                return None
+            raw = _read(fd, _MAX_FILE + 1)
+        except OSError as exc:
+            _ignored(path, f"cannot read it ({_reason(exc)})")
+            return None
+        finally:
+            os.close(fd)
         if len(raw) > _MAX_FILE:
             _ignored(path, "too large")
             return None
@@ -135,9 +139,21 @@ class FileCache:
             return None
 
     def set(self, key: str, token: Token) -> None:
-        """Store `token` under `key`: atomically replace `<key>.json` (0600)."""
+        """Store `token` under `key`: atomically replace `<key>.json` (0600).
+
+        A failed write (disk full, folder made read-only, ...) is logged, not raised: the
+        caller already has its token, and the next fetch tries again.
+        """
         path = self._file(key, ".json")
         data = json.dumps(token.to_dict(), separators=(",", ":")).encode()
+        try:
+            self._write(key, path, data)
+        except OSError as exc:
+            logger.warning("token cache: cannot write %s (%s); not cached", path, _reason(exc))
+            return
+        self._sweep_temps(key)
+
+    def _write(self, key: str, path: Path, data: bytes) -> None:
         # mkstemp opens O_EXCL with mode 0600: no other user can ever read the bytes.
         fd, temp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self._dir)
         try:
@@ -151,7 +167,6 @@ class FileCache:
                 os.unlink(temp)
             raise
         _fsync_dir(self._dir)
-        self._sweep_temps(key)
 
     def delete(self, key: str) -> None:
         """Forget `key` (no error when absent)."""
@@ -287,6 +302,18 @@ def _try_flock(fd: int) -> bool:
             return False
         raise
     return True
+
+
+def _read(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _fsync_dir(path: Path) -> None:
