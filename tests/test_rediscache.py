@@ -385,3 +385,19 @@ def test_nothing_secret_in_any_redis_key_or_value(
                 stored = r.get(f"eagle-id:token:{key}")
                 assert stored is not None
                 assert token.access_token.encode() in stored  # we looked at the right thing
+
+
+# --- the fixture itself ---------------------------------------------------------------------
+
+
+def test_no_redis_server_skips_locally_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis_server as helper
+
+    monkeypatch.setattr(helper.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(helper.os, "access", lambda _path, _mode: False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        helper.redis_server_binary()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run"):
+        helper.redis_server_binary()
