@@ -48,6 +48,9 @@ def test_the_documented_api_is_exported() -> None:
         "TokenError",
         "TokenCache",
         "MemoryCache",
+        "FileCache",
+        "RedisCache",
+        "AsyncRedisCache",
     }
     assert documented <= set(screening_eagle_id.__all__)
 

@@ -1,6 +1,7 @@
 """Where tokens are kept between calls: the `TokenCache` protocol and `MemoryCache`.
 
-Contract for implementations (MemoryCache here; FileCache and RedisCache follow it too):
+Contract for implementations (MemoryCache here; FileCache in `_filecache.py`, RedisCache and
+AsyncRedisCache in `_rediscache.py` follow it too):
 
 * Keys are the strings `cache_key()` returns: 64 lowercase hex digits (a SHA-256 of base URL,
   client id and sorted scopes), safe as file names and Redis keys. Never derived from the secret.
@@ -18,6 +19,9 @@ Contract for implementations (MemoryCache here; FileCache and RedisCache follow 
   make fetches single-flight, correctness does not depend on it.
 * All methods are safe to call from many threads at once. Errors other than a lock timeout
   should propagate (the client reports them); a cache must not swallow a failed `set` silently.
+  The shared caches log instead of raising when their store is away (an unwritable file for
+  FileCache, an unreachable Redis for RedisCache): they are an optimisation, and a caller
+  must still get its token by fetching directly.
 * `AsyncTokenCache` is the same contract with coroutines (`aget`, `aset`, `adelete`) and an
   async context manager (`alock`), for `AsyncTokenClient`; it must not block the event loop.
   One class may implement both protocols, as MemoryCache does.
