@@ -234,6 +234,16 @@ def test_a_server_that_is_down_gets_one_clear_line(
     assert "Traceback" not in captured.out + captured.err
 
 
+def test_a_wrong_base_url_gets_one_clear_line(
+    broken_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["--url", f"{broken_url}/not-here", "--client-id", DEMO_CLIENT_ID]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "answered 404" in err
+
+
 def test_plain_http_is_refused_unless_loopback_or_insecure(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._checks import CHECKS, Context, Failed, NotApplicable
 from ._fuzz import BUILTIN_CHECKS, CUSTOM_CHECKS, FuzzResult, run_schemathesis
-from ._http import Prober, Target, check_url, to_curl
+from ._http import TOKEN_PATH, Prober, Target, check_url, to_curl
 from ._report import Outcome, Report, Result, write_junit
 
 __all__ = [
@@ -63,6 +63,11 @@ def _preflight(prober: Prober) -> None:
     exchange = prober.send("POST", authorization=None)
     if exchange.reply is None:
         raise Unreachable(f"cannot reach {prober.target.token_url}: {exchange.transport_error}")
+    if exchange.reply.status == 404:
+        raise Unreachable(
+            f"{prober.target.token_url} answered 404: is URL the server's base URL "
+            f"(the suite appends {TOKEN_PATH})?"
+        )
 
 
 def _schemathesis_results(fuzz: FuzzResult, target: Target) -> list[Result]:
@@ -264,7 +269,8 @@ def _main(args: argparse.Namespace, url: str, client_id: str | None, secret: str
         print(f"conformance: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
     target = Target(
-        url=url.rstrip("/"),
+        # A URL pasted with the endpoint's path still means the server it is on.
+        url=url.rstrip("/").removesuffix(TOKEN_PATH),
         client_id=client_id,
         client_secret=secret,
         scope=args.scope or _env("EAGLE_ID_SCOPE") or DEFAULT_SCOPE,
