@@ -401,3 +401,40 @@ def test_no_redis_server_skips_locally_but_fails_under_ci(monkeypatch: pytest.Mo
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run"):
         helper.redis_server_binary()
+
+
+def test_waiters_stop_waiting_once_the_holder_stores_a_token(
+    reference_server: LiveServer,
+    redis_server: RedisServer,
+    r: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = key_of(reference_server)
+    holder = RedisCache(redis_server.url, lock_timeout=60)
+    waiting = RecordingRedisCache(redis_server.url, lock_timeout=60)
+    before = reference_server.token_requests()
+    with (
+        caplog.at_level(logging.WARNING, logger=LOGGER),
+        TokenClient(reference_server.url, creds(reference_server), scope="openid") as fetcher,
+        TokenClient(
+            reference_server.url, creds(reference_server), scope="openid", cache=waiting
+        ) as client,
+        holder.lock(key) as held,  # another host is fetching...
+    ):
+        assert held is True
+        got: list[str] = []
+        waiter = threading.Thread(target=lambda: got.append(client.get_token().access_token))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # ...so this one waits
+        token = fetcher.get_token()
+        holder.set(key, token)  # ...and stores its token, still holding the lock
+        waiter.join(60)
+        assert not waiter.is_alive()  # done before the lock was released
+        assert r.exists(f"eagle-id:lock:{key}") == 1
+    assert got == [token.access_token]
+    assert waiting.acquired == [False]
+    assert "fetching without it" not in caplog.text  # it did not time out
+    assert reference_server.token_requests() - before == 1  # only the holder's fetch
+    holder.close()
+    waiting.close()

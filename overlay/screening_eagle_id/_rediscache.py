@@ -10,7 +10,9 @@ In Redis, under a prefix (default `eagle-id:`):
 * `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
   itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
   only by its owner (a Lua compare-and-delete: a holder whose lock already expired must not
-  delete its successor's). Waiters poll with short, growing sleeps, then read the token.
+  delete its successor's). Waiters poll with short, growing sleeps, each poll one round trip
+  that also reads the token entry: once the holder has stored a new token they stop waiting
+  (without the lock) and read it, rather than queueing one by one behind the lock.
 
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
@@ -170,6 +172,11 @@ class _RedisCacheBase:
             self._lock_timeout,
         )
 
+    @staticmethod
+    def _stored_meanwhile(first: bool, seen: object, entry: object) -> bool:
+        """While we waited, the lock holder stored a (new) token: read it, stop waiting."""
+        return not first and entry is not None and entry != seen
+
     def _wait_budget(self) -> float:
         # A little past the lock's own expiry, so a crashed holder's lock is taken over
         # (and the fetch stays single-flight) rather than ignored by every waiter at once.
@@ -252,7 +259,8 @@ class RedisCache(_RedisCacheBase):
 
     def lock(self, key: str) -> AbstractContextManager[bool]:
         """Serialise token fetches for `key` across hosts; yields whether it was locked
-        (False when the wait timed out or Redis is away: the caller proceeds anyway)."""
+        (False when the holder stored a token meanwhile, the wait timed out or Redis is
+        away: the caller proceeds anyway, re-reading first)."""
         return self._lock(key)
 
     @contextlib.contextmanager
@@ -261,16 +269,21 @@ class RedisCache(_RedisCacheBase):
         ttl_ms = max(1, int(self._lock_timeout * 1000))
         deadline = time.monotonic() + self._wait_budget()
         delay = _POLL_FIRST
-        acquired = False
+        acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                acquired = bool(self._client.set(name, owner, nx=True, px=ttl_ms))
+                with self._client.pipeline(transaction=False) as pipe:
+                    pipe.set(name, owner, nx=True, px=ttl_ms)
+                    pipe.get(self._token_key(key))
+                    locked, entry = pipe.execute()
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            if acquired:
+            acquired = bool(locked)
+            if acquired or self._stored_meanwhile(first, seen, entry):
                 break
+            first, seen = False, entry
             if time.monotonic() >= deadline:
                 self._lock_timed_out(key)
                 break
@@ -377,16 +390,21 @@ class AsyncRedisCache(_RedisCacheBase):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_budget()
         delay = _POLL_FIRST
-        acquired = False
+        acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                acquired = bool(await self._client.set(name, owner, nx=True, px=ttl_ms))
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.set(name, owner, nx=True, px=ttl_ms)
+                    pipe.get(self._token_key(key))
+                    locked, entry = await pipe.execute()
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            if acquired:
+            acquired = bool(locked)
+            if acquired or self._stored_meanwhile(first, seen, entry):
                 break
+            first, seen = False, entry
             if loop.time() >= deadline:
                 self._lock_timed_out(key)
                 break
