@@ -122,3 +122,24 @@ def test_lifetime_is_configurable() -> None:
     for name in ("access_token", "id_token"):
         claims = decode(body[name])
         assert claims["exp"] - claims["iat"] == 60
+
+
+def test_a_client_with_the_same_id_but_other_claims_gets_its_own_claims(
+    issuer: TokenIssuer,
+) -> None:
+    issue(issuer, "openid email")
+    other = Registry.from_toml(
+        f"""[[clients]]
+client_id = "{DEMO_CLIENT_ID}"
+secret_sha256 = "{"0" * 64}"
+scopes = ["openid", "email"]
+grant_types = ["client_credentials"]
+[clients.claims]
+sub = "9"
+email = "other@example.com"
+"""
+    ).get(DEMO_CLIENT_ID)
+    assert other is not None
+    body = json.loads(issuer.issue(other, ["openid", "email"]))
+    assert decode(body["id_token"])["email"] == "other@example.com"
+    assert decode(body["access_token"])["sub"] == "9"

@@ -94,20 +94,23 @@ class TokenSigner:
 class _ClientTemplate:
     """The JSON fragments of one client's tokens that never change between requests."""
 
-    __slots__ = ("aud", "extra", "filtered", "identity")
+    __slots__ = ("aud", "client", "extra", "filtered", "identity")
 
     def __init__(self, client: RegisteredClient, issuer: str) -> None:
+        self.client = client
         self.aud = _encode_json(client.client_id)
         # `"iss":…,"sub":…`: shared by every token of the client.
         self.identity = f'"iss":{_encode_json(issuer)},"sub":{_encode_json(client.sub)}'
         self.extra = _members({k: v for k, v in client.claims.items() if k != "sub"})
         self.filtered: dict[frozenset[str], str] = {}
 
-    def id_claims(self, client: RegisteredClient, scopes: frozenset[str]) -> str:
+    def id_claims(self, scopes: frozenset[str]) -> str:
+        """The ID token members the granted `scopes` release (cached: at most 16 sets)."""
         members = self.filtered.get(scopes)
         if members is None:
             released = frozenset().union(*(SCOPE_CLAIMS[s] for s in scopes))
-            members = _members({k: v for k, v in client.claims.items() if k in released})
+            claims = self.client.claims
+            members = _members({k: v for k, v in claims.items() if k in released})
             self.filtered[scopes] = members
         return members
 
@@ -142,7 +145,7 @@ class TokenIssuer:
         `iss`, `sub` and the claims released by `email`/`profile`/… (ID token).
         """
         template = self._templates.get(client.client_id)
-        if template is None:
+        if template is None or template.client is not client:
             template = self._templates[client.client_id] = _ClientTemplate(client, self._issuer)
         now = int(self._clock())
         scope = " ".join(scopes)
@@ -157,7 +160,7 @@ class TokenIssuer:
             f'"expires_in":{self._lifetime}'
         )
         if "openid" in scopes:
-            members = template.id_claims(client, _CLAIM_SCOPES.intersection(scopes))
+            members = template.id_claims(_CLAIM_SCOPES.intersection(scopes))
             id_token = self._signer.sign_json(f'{head},"iat":{now},{template.identity}{members}}}')
             body += f',"id_token":"{id_token}"'
         if "offline" in scopes:
