@@ -504,3 +504,34 @@ def test_a_failed_write_is_logged_and_the_caller_keeps_its_token(
     assert "cannot write" in caplog.text
     assert token.access_token not in caplog.text
     assert not list(cache.path.glob("*.tmp"))  # the failed write cleaned up after itself
+
+
+def test_waiters_stop_waiting_once_the_holder_stores_a_token(
+    reference_server: LiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = key_of(reference_server)
+    holder = FileCache(tmp_path / "c")
+    waiting = RecordingFileCache(tmp_path / "c", lock_timeout=60)
+    before = reference_server.token_requests()
+    with (
+        caplog.at_level(logging.WARNING, logger="screening_eagle_id"),
+        TokenClient(reference_server.url, creds(reference_server), scope="openid") as fetcher,
+        TokenClient(
+            reference_server.url, creds(reference_server), scope="openid", cache=waiting
+        ) as client,
+        holder.lock(key) as held,  # another process is fetching...
+    ):
+        assert held is True
+        got: list[str] = []
+        waiter = threading.Thread(target=lambda: got.append(client.get_token().access_token))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # ...so this one waits
+        token = fetcher.get_token()
+        holder.set(key, token)  # ...and stores its token, still holding the lock
+        waiter.join(60)
+        assert not waiter.is_alive()  # done before the lock was released
+    assert got == [token.access_token]
+    assert waiting.acquired == [False]
+    assert "fetching without it" not in caplog.text  # it did not time out
+    assert reference_server.token_requests() - before == 1  # only the holder's fetch

@@ -174,8 +174,11 @@ class FileCache:
             os.unlink(self._file(key, ".json"))
 
     def lock(self, key: str) -> AbstractContextManager[bool]:
-        """Serialise token fetches for `key` across processes; yields whether it was locked
-        (False after `lock_timeout`, or when the lock file cannot be opened: logged)."""
+        """Serialise token fetches for `key` across processes; yields whether it was locked.
+
+        False when the holder stored a token while we waited (the caller re-reads it), after
+        `lock_timeout`, or when the lock file cannot be opened (both logged).
+        """
         return self._lock(key)
 
     @contextlib.contextmanager
@@ -187,7 +190,12 @@ class FileCache:
         try:
             deadline = time.monotonic() + self._lock_timeout
             delay = _POLL_FIRST
+            token_file = self._file(key, ".json")
+            seen = _identity(token_file)
             while not _try_flock(fd):
+                if _identity(token_file) not in (seen, None):
+                    yield False  # the holder stored a token: read it, stop waiting
+                    return
                 if time.monotonic() >= deadline:
                     _lock_timed_out(key, self._lock_timeout)
                     yield False
@@ -229,7 +237,12 @@ class FileCache:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._lock_timeout
             delay = _POLL_FIRST
+            token_file = self._file(key, ".json")
+            seen = _identity(token_file)
             while not _try_flock(fd):
+                if _identity(token_file) not in (seen, None):
+                    yield False  # the holder stored a token: read it, stop waiting
+                    return
                 if loop.time() >= deadline:
                     _lock_timed_out(key, self._lock_timeout)
                     yield False
@@ -292,6 +305,15 @@ def _prepare_dir(path: Path) -> None:
         )
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigurationError(f"token cache folder {path} is not writable")
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at `path` now: every `set()` renames a new inode into place."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns
 
 
 def _try_flock(fd: int) -> bool:
