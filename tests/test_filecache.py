@@ -12,6 +12,8 @@ import logging
 import os
 import random
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -535,3 +537,21 @@ def test_waiters_stop_waiting_once_the_holder_stores_a_token(
     assert waiting.acquired == [False]
     assert "fetching without it" not in caplog.text  # it did not time out
     assert reference_server.token_requests() - before == 1  # only the holder's fetch
+
+
+def test_separate_eagle_id_processes_share_one_token(
+    reference_server: LiveServer, tmp_path: Path
+) -> None:
+    script = Path(sys.executable).parent / "eagle-id"
+    env = worker_env(reference_server, scope="profile")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    before = reference_server.token_requests()
+    outputs = [
+        subprocess.run(
+            [str(script), "token"], env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        for _ in range(2)
+    ]
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(".") == 2  # a JWT
+    assert reference_server.token_requests() - before == 1
