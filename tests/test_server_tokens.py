@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from typing import Any
 
 import jwt
@@ -75,6 +76,11 @@ def test_access_token_claims_are_shaped_like_the_seed(issuer: TokenIssuer) -> No
 def test_jti_is_unique(issuer: TokenIssuer) -> None:
     ids = {decode(issue(issuer, "inspect")["access_token"])["jti"] for _ in range(50)}
     assert len(ids) == 50
+    for jti in ids:
+        parsed = uuid.UUID(jti)
+        assert str(parsed) == jti
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
 
 
 def test_no_id_token_without_openid_and_no_refresh_token_without_offline(

@@ -56,13 +56,14 @@ def _b64url(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
+# The RFC 4122 variant nibble (10xx) for each of the 16 random values it replaces.
+_VARIANT = "89ab" * 4
+
+
 def _uuid4() -> str:
     # str(uuid.uuid4()) without the UUID object: same format, version and variant.
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
-
-
-_VARIANT = "89ab" * 4
 
 
 class TokenSigner:
