@@ -160,6 +160,9 @@ def bench_lookup(endpoint: Endpoint, rounds: int) -> Section:
         rows, by_name = _lookup_rows(timings, "")
         section.rows += rows
         section.checks += _lookup_checks(by_name, "sync")
+        ours_sync = dict(subjects).get(OURS)
+        if ours_sync is not None and any(c.met is False for c in section.checks):
+            section.profile = profile_calls(ours_sync, "TokenClient.get_token() (warm)")
         authlib.close()
 
         async_subjects = asyncio.run(_async_subjects(endpoint, notes, lookup))
@@ -167,7 +170,14 @@ def bench_lookup(endpoint: Endpoint, rounds: int) -> Section:
         timings = time_async_interleaved(async_subjects, rounds)
         rows, by_name = _lookup_rows(timings, "async ")
         section.rows += rows
-        section.checks += _lookup_checks(by_name, "async")
+        async_checks = _lookup_checks(by_name, "async")
+        section.checks += async_checks
+        ours_async = dict(async_subjects).get(OURS)
+        if ours_async is not None and any(c.met is False for c in async_checks):
+            tree = profile_calls(
+                partial(_await_many, ours_async), "AsyncTokenClient.get_token() (warm), x1000"
+            )
+            section.profile = "\n\n".join(p for p in (section.profile, tree) if p)
     finally:
         token_http.close()
     notes += [
@@ -224,6 +234,33 @@ class _MinimalAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header
         yield request
+
+
+def _await_many(func: Callable[[], object], times: int = 1000) -> None:
+    async def many() -> None:
+        for _ in range(times):
+            await func()  # type: ignore[misc]
+
+    asyncio.run(many())
+
+
+def profile_calls(func: Callable[[], object], title: str, seconds: float = 1.0) -> str | None:
+    """A pyinstrument call tree of `func` called in a loop (when a target is missed)."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None
+    progress(f"target missed: profiling {title} for {seconds:.0f} s")
+    profiler = Profiler(interval=0.0001)
+    profiler.start()
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(100):
+            func()
+    profiler.stop()
+    text = profiler.output_text(unicode=True, color=False)
+    lines = [line for line in text.splitlines() if line.strip()][:60]
+    return "\n".join([f"{title}:", *lines])
 
 
 def _overhead_rows(section: Section, timings: list[Timing], prefix: str) -> None:
@@ -371,10 +408,13 @@ def bench_overhead(endpoint: Endpoint, rounds: int) -> Section:
         subjects.append((AUTHLIB, partial(al.get, _API)))
         progress(f"request overhead: {', '.join(n for n, _ in subjects)}; {rounds} rounds")
         timings = time_interleaved(subjects, rounds, _OVERHEAD_BATCH_NS)
+        _overhead_rows(section, timings, "")
+        bearer = dict(subjects).get(f"{OURS} BearerAuth")
+        if bearer is not None and any(c.met is False for c in section.checks):
+            section.profile = profile_calls(bearer, "BearerAuth request (sync), MockTransport")
     finally:
         for closer in closers:
             closer.close()
-    _overhead_rows(section, timings, "")
     async_subjects, aclosers = asyncio.run(_async_overhead_subjects(endpoint, notes))
     progress(f"request overhead (async): {', '.join(n for n, _ in async_subjects)}")
     try:
