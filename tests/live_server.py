@@ -67,7 +67,7 @@ class LiveServer:
 def start_server(settings: Settings) -> Iterator[LiveServer]:
     """Serve `create_app(settings)` with uvicorn on a free 127.0.0.1 port until exit."""
     counter = _RequestCounter(create_app(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
