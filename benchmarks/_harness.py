@@ -12,6 +12,7 @@ import itertools
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ __all__ = [
     "fmt_ratio",
     "machine_facts",
     "markdown_table",
+    "paired_ratio",
     "percentile",
     "progress",
     "ratio",
@@ -66,6 +68,15 @@ class Timing:
         if len(ordered) % 2:
             return ordered[mid]
         return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def paired_ratio(subject: Timing, baseline: Timing) -> float:
+    """The median over rounds of subject ÷ baseline within the same round.
+
+    Both were timed milliseconds apart in every round, so the machine's drift between rounds
+    cancels in each quotient: steadier than comparing two independent minimums."""
+    quotients = [ratio(s, b) for s, b in zip(subject.samples_ns, baseline.samples_ns, strict=True)]
+    return statistics.median(quotients)
 
 
 def ratio(value: float, baseline: float) -> float:
@@ -167,10 +178,18 @@ def time_interleaved(
     """
     batches = [(run, _batch_size(run, batch_ns)) for run in (_sync_batch(f) for _, f in subjects)]
     samples: list[list[float]] = [[] for _ in subjects]
-    for _ in range(rounds):
-        for index, (run_batch, number) in enumerate(batches):
+    for round_no in range(rounds):
+        for index in _rotated(len(batches), round_no):
+            run_batch, number = batches[index]
             samples[index].append(run_batch(number) / number)
     return [Timing(name, tuple(s)) for (name, _), s in zip(subjects, samples, strict=True)]
+
+
+def _rotated(count: int, round_no: int) -> list[int]:
+    """Subject order for one round: each round starts one further along, so whatever favours
+    or hurts a position in the round (a GC cycle, a cold cache) falls on every subject alike."""
+    start = round_no % count
+    return [*range(start, count), *range(start)]
 
 
 def time_async_interleaved(
@@ -193,8 +212,9 @@ def time_async_interleaved(
                 number *= 10
             batches.append((run_batch, max(1, int(number * batch_ns / max(elapsed, 1)))))
         samples: list[list[float]] = [[] for _ in subjects]
-        for _ in range(rounds):
-            for index, (run_batch, number) in enumerate(batches):
+        for round_no in range(rounds):
+            for index in _rotated(len(batches), round_no):
+                run_batch, number = batches[index]
                 samples[index].append(await run_batch(number) / number)
         return [Timing(name, tuple(s)) for (name, _), s in zip(subjects, samples, strict=True)]
 

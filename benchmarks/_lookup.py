@@ -24,8 +24,8 @@ from ._harness import (
     Timing,
     fmt_ns,
     fmt_ratio,
+    paired_ratio,
     progress,
-    ratio,
     time_async_interleaved,
     time_interleaved,
 )
@@ -83,30 +83,30 @@ def _make_async_floor() -> Callable[[], Awaitable[str]]:
     return async_floor
 
 
-def _lookup_rows(timings: list[Timing], prefix: str) -> tuple[list[list[str]], dict[str, float]]:
-    by_name = {t.name: t.best_ns for t in timings}
+def _lookup_rows(timings: list[Timing], prefix: str) -> tuple[list[list[str]], dict[str, Timing]]:
+    by_name = {t.name: t for t in timings}
     floor = by_name[FLOOR]
     httpx_auth = by_name.get(HTTPX_AUTH)
     rows = []
     for t in timings:
-        faster = "" if httpx_auth is None else fmt_ratio(ratio(httpx_auth, t.best_ns))
+        faster = "" if httpx_auth is None else fmt_ratio(paired_ratio(httpx_auth, t))
         rows.append(
             [
                 f"{prefix}{t.name}",
                 fmt_ns(t.best_ns),
                 fmt_ns(t.median_ns),
-                fmt_ratio(ratio(t.best_ns, floor)),
+                fmt_ratio(paired_ratio(t, floor)),
                 faster,
             ]
         )
     return rows, by_name
 
 
-def _lookup_checks(by_name: dict[str, float], label: str) -> list[Check]:
+def _lookup_checks(by_name: dict[str, Timing], label: str) -> list[Check]:
     ours = by_name.get(OURS)
     if ours is None:
         return [Check(f"{label} lookup vs floor", f"≤ {LOOKUP_MAX_X_FLOOR}x", "not measured", None)]
-    vs_floor = ratio(ours, by_name[FLOOR])
+    vs_floor = paired_ratio(ours, by_name[FLOOR])
     checks = [
         Check(
             f"{label} lookup vs floor",
@@ -116,7 +116,7 @@ def _lookup_checks(by_name: dict[str, float], label: str) -> list[Check]:
         )
     ]
     if HTTPX_AUTH in by_name:
-        faster = ratio(by_name[HTTPX_AUTH], ours)
+        faster = paired_ratio(by_name[HTTPX_AUTH], ours)
         checks.append(
             Check(
                 f"{label} lookup vs httpx-auth",
@@ -181,7 +181,8 @@ def bench_lookup(endpoint: Endpoint, rounds: int) -> Section:
     finally:
         token_http.close()
     notes += [
-        "Per lookup, best of interleaved rounds (median beside it). httpx-auth: the "
+        "Per lookup: best and median round; the ratios are medians over rounds of the two "
+        "times measured in the same round. httpx-auth: the "
         "`OAuth2.token_cache.get_token(...)` call its `auth_flow` makes per request. Authlib: "
         "`OAuth2Client.ensure_active_token(token)` (`AsyncOAuth2Client` for async).",
         "httpx-auth has no async token path: its async auth flow makes the same plain call, "
@@ -264,24 +265,24 @@ def profile_calls(func: Callable[[], object], title: str, seconds: float = 1.0) 
 
 
 def _overhead_rows(section: Section, timings: list[Timing], prefix: str) -> None:
-    by_name = {t.name: t.best_ns for t in timings}
+    by_name = {t.name: t for t in timings}
     base = by_name[STATIC]
     for t in timings:
-        over = (ratio(t.best_ns, base) - 1) * 100
+        paired = paired_ratio(t, base)
         section.rows.append(
             [
                 prefix + t.name,
                 fmt_ns(t.best_ns),
-                fmt_ratio(ratio(t.best_ns, base)),
-                f"{over:+.1f} %",
+                fmt_ratio(paired),
+                f"{(paired - 1) * 100:+.1f} %",
             ]
         )
     label = f"{prefix}BearerAuth overhead"
-    ours_ns = by_name.get(f"{OURS} BearerAuth")
-    if ours_ns is None:
+    ours = by_name.get(f"{OURS} BearerAuth")
+    if ours is None:
         section.checks.append(Check(label, f"≤ {OVERHEAD_MAX_PERCENT:.0f} %", "not measured", None))
         return
-    over = (ratio(ours_ns, base) - 1) * 100
+    over = (paired_ratio(ours, base) - 1) * 100
     section.checks.append(
         Check(
             label, f"≤ {OVERHEAD_MAX_PERCENT:.0f} %", f"{over:+.1f} %", over <= OVERHEAD_MAX_PERCENT
@@ -423,7 +424,8 @@ def bench_overhead(endpoint: Endpoint, rounds: int) -> Section:
         asyncio.run(_aclose_all(aclosers))
     _overhead_rows(section, timings, "async ")
     notes.append(
-        "`client.get(url)` on a warm token, best of interleaved rounds. Authlib: "
+        "`client.get(url)` on a warm token: per request = best round; vs static header = the "
+        "median over rounds of the two times measured in the same round. Authlib: "
         "`OAuth2Client(token=..., transport=MockTransport)` — its client is the API client. "
         f"`{MINIMAL}`: an auth whose flow only sets a fixed header — the least any auth costs "
         "(often less than a static default header, which httpx merges into every request)."
