@@ -5,6 +5,8 @@ The comparison servers run on the uvicorn settings the reference server's own CL
 configurations. `reference` serves the reference server's own app factory (in dev mode, as
 `python -m screening_eagle_id_server --dev` does) so that `--nodelay` can be tried on it.
 
+`reference-no-access-log` is the same with its access-log line switched off.
+
 `--nodelay` sets TCP_NODELAY on every accepted connection. uvicorn's `--workers N` (N > 1)
 binds the listening socket itself with `proto` 0, so asyncio never sets TCP_NODELAY on the
 connections it accepts, and each keep-alive response waits ~40 ms for the client's delayed ACK
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import socket
 from typing import Any
@@ -22,7 +25,13 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["UVICORN_SETTINGS", "NoDelayH11Protocol", "main"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "UVICORN_SETTINGS",
+    "NoDelayH11Protocol",
+    "main",
+    "reference_without_access_log",
+]
 
 # Mirrors screening_eagle_id_server._cli.main's uvicorn.run(...) keyword arguments.
 UVICORN_SETTINGS: dict[str, Any] = {
@@ -37,7 +46,21 @@ _APPS = {
     "bare": ("benchmarks._apps:bare_app", False),
     "storm": ("benchmarks._apps:storm_app", True),
     "reference": ("screening_eagle_id_server._cli:app_from_env", True),
+    "reference-no-access-log": ("benchmarks._serve:reference_without_access_log", True),
 }
+
+# screening_eagle_id_server._middleware.ACCESS_LOGGER
+ACCESS_LOGGER = "screening_eagle_id_server.access"
+
+
+def reference_without_access_log() -> Any:
+    """The reference app exactly as its CLI builds it, with only its access-log line off:
+    to measure what that line costs under load."""
+    from screening_eagle_id_server._cli import app_from_env
+
+    app = app_from_env()
+    logging.getLogger(ACCESS_LOGGER).disabled = True
+    return app
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -76,7 +99,7 @@ def main() -> None:
     parser.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on every connection")
     args = parser.parse_args()
     target, factory = _APPS[args.app]
-    if args.app == "reference":
+    if args.app.startswith("reference"):
         _prepare_reference(args.port, args.workers)
     settings = dict(UVICORN_SETTINGS)
     if args.nodelay:
