@@ -175,3 +175,21 @@ def test_profile_shares_are_summed_by_package(monkeypatch: pytest.MonkeyPatch) -
     assert shares["uvicorn"] == pytest.approx(4.7)
     assert shares["logging"] == pytest.approx(1.3)
     assert list(shares)[:2] == ["idle (epoll)", "C built-ins (socket I/O...)"]
+
+
+def test_throughput_share_is_judged_only_when_it_measures_the_apps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = _load(monkeypatch, "benchmarks._server")
+
+    def load(rps: float, bad: int = 0) -> object:
+        return server.Load(rps=rps, p50_us=10_000, p99_us=20_000, requests=int(rps), bad=bad)
+
+    met = server._throughput_check("t", load(3000.0), load(1900.0))
+    assert (met.measured, met.verdict) == ("63.3%", "MET")
+    missed = server._throughput_check("t", load(3000.0), load(1790.0))
+    assert (missed.measured, missed.verdict) == ("59.7%", "MISSED")
+    errors = server._throughput_check("t", load(3000.0), load(2900.0, bad=3))
+    assert errors.verdict == "MISSED"
+    unjudged = server._throughput_check("t", load(700.0), load(690.0), None, "Nagle")
+    assert (unjudged.measured, unjudged.verdict) == ("98.6% (Nagle)", "n/a")
