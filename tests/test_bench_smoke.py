@@ -182,14 +182,18 @@ def test_throughput_share_is_judged_only_when_it_measures_the_apps(
 ) -> None:
     server = _load(monkeypatch, "benchmarks._server")
 
-    def load(rps: float, bad: int = 0) -> object:
-        return server.Load(rps=rps, p50_us=10_000, p99_us=20_000, requests=int(rps), bad=bad)
+    def load(rps: float) -> object:
+        return server.Load(rps=rps, p50_us=10_000, p99_us=20_000, requests=int(rps), bad=0)
 
-    met = server._throughput_check("t", load(3000.0), load(1900.0))
+    # Round 2 is slower for both servers: the paired share is still the ratio within rounds.
+    bare = [load(3000.0), load(1500.0), load(3000.0)]
+    ref = [load(1900.0), load(960.0), load(1800.0)]
+    share = server.paired_share(ref, bare)
+    assert share == pytest.approx(1900 / 3000)
+    met = server._throughput_check("t", share, 0)
     assert (met.measured, met.verdict) == ("63.3%", "MET")
-    missed = server._throughput_check("t", load(3000.0), load(1790.0))
+    missed = server._throughput_check("t", 0.597, 0)
     assert (missed.measured, missed.verdict) == ("59.7%", "MISSED")
-    errors = server._throughput_check("t", load(3000.0), load(2900.0, bad=3))
-    assert errors.verdict == "MISSED"
-    unjudged = server._throughput_check("t", load(700.0), load(690.0), None, "Nagle")
+    assert server._throughput_check("t", 0.97, 3).verdict == "MISSED"  # errors never count
+    unjudged = server._throughput_check("t", 0.986, 0, None, "Nagle")
     assert (unjudged.measured, unjudged.verdict) == ("98.6% (Nagle)", "n/a")
