@@ -332,7 +332,7 @@ def _bench_server(
             f"{fmt_ratio(ratio(fixed.rps, shipped.rps))} the requests/s, p50 "
             f"{fmt_ns(shipped.p50_us * 1000)} → {fmt_ns(fixed.p50_us * 1000)}."
         )
-    summary, section.profile = _profile_live(procs, load, seconds)
+    summary, section.profile = _profile_live(procs, load, min(seconds, 4.0))
     if summary:
         section.notes.append(
             f"Where the live reference server's time goes (1 worker, pyinstrument self time by "

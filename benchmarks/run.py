@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rounds = 3 if args.quick else 7
     storm_size = 100 if args.quick else STORM_SIZE
-    load_seconds = 1.0 if args.quick else 5.0
+    load_seconds = 1.0 if args.quick else 8.0
     wanted = set(args.only or ["lookup", "overhead", "storms", "server", "generate"])
     load_before = os.getloadavg()[0]
     started = time.monotonic()
