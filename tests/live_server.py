@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from screening_eagle_id_server import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     TOKEN_PATH,
     Settings,
     create_app,
+    serve_in_thread,
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["LiveServer", "start_server"]
-
-_START_TIMEOUT = 10.0
 
 
 class _RequestCounter:
@@ -67,33 +64,5 @@ class LiveServer:
 def start_server(settings: Settings) -> Iterator[LiveServer]:
     """Serve `create_app(settings)` with uvicorn on a free 127.0.0.1 port until exit."""
     counter = _RequestCounter(create_app(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        counter,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        ready = threading.Event()
-        # uvicorn sets `started` once it listens; poll it without sleeping on wall-clock asserts.
-        for _ in range(int(_START_TIMEOUT / 0.01)):
-            if server.started or not thread.is_alive():
-                break
-            ready.wait(0.01)
-        if not server.started:
-            raise RuntimeError("the reference server did not start")
-        yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, _counter=counter)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=_START_TIMEOUT)
-        sock.close()
+    with serve_in_thread(counter) as url:
+        yield LiveServer(url=url, settings=settings, _counter=counter)

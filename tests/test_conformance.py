@@ -21,7 +21,7 @@ from conformance import CHECKS, Options, Outcome, Report, Target, main, run
 from conformance._checks import Violation, validate_error_body, validate_granted_scope
 from conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
 from conformance._http import Reply, check_url
-from conformance.broken_server import DEFECTS, BrokenServer, serve
+from conformance.broken_server import DEFECTS, BrokenServer
 from live_server import LiveServer
 from screening_eagle_id_server import (
     DEMO_CLIENT_ID,
@@ -29,6 +29,7 @@ from screening_eagle_id_server import (
     Registry,
     Settings,
     create_app,
+    serve_in_thread,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -66,7 +67,7 @@ def broken_url() -> Iterator[str]:
     )
     settings = Settings(signing_key=secrets.token_bytes(32), registry=registry)
     app = BrokenServer(create_app(settings), known_client_ids=[c.client_id for c in registry])
-    with serve(app) as url:
+    with serve_in_thread(app) as url:
         yield url
 
 
@@ -279,7 +280,7 @@ def test_fuzzed_non_json_errors_are_failures_not_crashes() -> None:
         return HTMLResponse("<html>400 Bad Request</html>", status_code=400, headers=headers)
 
     app = Starlette(routes=[Route("/api/id/v1/auth/token", gateway, methods=["POST"])])
-    with serve(app) as url:
+    with serve_in_thread(app) as url:
         target = Target(url=url, client_id="c", client_secret="s", scope=SCOPE)
         result = run_schemathesis(target, max_examples=5, seed=SEED)
     assert result.errors == []

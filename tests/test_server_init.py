@@ -19,6 +19,7 @@ def test_exported_names() -> None:
         "Settings",
         "create_app",
         "main",
+        "serve_in_thread",
     ]
     # Sorted as ruff's RUF022 sorts it: constants, then classes, then functions.
     names = screening_eagle_id_server.__all__

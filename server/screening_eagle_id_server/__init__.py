@@ -1,11 +1,13 @@
 """Reference server for Screening Eagle ID's token endpoint (Starlette + uvicorn).
 
 `create_app(Settings(...))` builds the ASGI app; `main(argv)` is the command line
-(`python -m screening_eagle_id_server`, `eagle-id serve`).
+(`python -m screening_eagle_id_server`, `eagle-id serve`); `serve_in_thread(app)` runs it
+inside your own tests.
 """
 
 from ._app import create_app
 from ._cli import main
+from ._embedded import serve_in_thread
 from ._endpoints import TOKEN_PATH
 from ._registry import (
     DEMO_CLIENT_ID,
@@ -26,4 +28,5 @@ __all__ = [
     "Settings",
     "create_app",
     "main",
+    "serve_in_thread",
 ]

@@ -244,11 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 DEMO_CLIENT_SECRET,
                 Settings,
                 create_app,
+                serve_in_thread,
             )
 
-            from .broken_server import serve
-
-            url = stack.enter_context(serve(create_app(Settings.dev())))
+            url = stack.enter_context(serve_in_thread(create_app(Settings.dev())))
             client_id, secret = DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
             print(f"conformance: no URL given — testing an embedded reference server at {url}")
         return _main(args, url, client_id, secret)

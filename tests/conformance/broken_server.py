@@ -4,8 +4,6 @@
 `/broken/<defect>/…` reach the reference app with exactly ONE planted defect (see `DEFECTS`);
 every other path reaches it untouched. So one server on one port serves the real reference
 server at `URL` and every broken variant at `URL/broken/<defect>`.
-
-`serve(app)` runs any ASGI app with uvicorn on a free 127.0.0.1 port in a background thread.
 """
 
 from __future__ import annotations
@@ -14,18 +12,15 @@ import base64
 import binascii
 import json
 import re
-import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlencode
 
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFECTS", "BrokenServer", "Defect", "serve"]
+__all__ = ["DEFECTS", "BrokenServer", "Defect"]
 
 
 PREFIX = "/broken/"
@@ -491,38 +486,3 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-@contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` on a free 127.0.0.1 port in a daemon thread; yields its base URL."""
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
-    # says TCP, and without it every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,
-        log_level="error",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        started = threading.Event()
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            started.wait(0.01)
-        if not server.started:
-            raise RuntimeError("the server did not start")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
