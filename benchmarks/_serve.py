@@ -1,40 +1,40 @@
-"""`python -m benchmarks._serve {bare,storm,reference} --port N [--workers N] [--nodelay]`.
+"""`python -m benchmarks._serve APP --port N [--workers N] [--without-nodelay]`.
 
 The comparison servers run on the uvicorn settings the reference server's own CLI uses
-(`screening_eagle_id_server._cli.main`), so a throughput ratio compares the apps, not uvicorn
-configurations. `reference` serves the reference server's own app factory (in dev mode, as
-`python -m screening_eagle_id_server --dev` does) so that `--nodelay` can be tried on it.
+(`screening_eagle_id_server._cli.main`), its TCP_NODELAY h11 protocol included, so a
+throughput ratio compares the apps, not uvicorn configurations. `reference` serves the
+reference server's own app factory (in dev mode, as `python -m screening_eagle_id_server --dev`
+does) so that `--without-nodelay` can be tried on it.
 
 `reference-no-access-log` is the same with its access-log line switched off.
 
-`--nodelay` sets TCP_NODELAY on every accepted connection. uvicorn's `--workers N` (N > 1)
-binds the listening socket itself with `proto` 0, so asyncio never sets TCP_NODELAY on the
-connections it accepts, and each keep-alive response waits ~40 ms for the client's delayed ACK
-(uvicorn issue #3149, open). With one worker asyncio sets it, and `--nodelay` changes nothing.
+`--without-nodelay` serves with uvicorn's own h11 protocol instead, as the reference server did
+before it set TCP_NODELAY itself: uvicorn's `--workers N` (N > 1) binds the listening socket
+with `proto` 0, so asyncio never sets TCP_NODELAY on the connections it accepts, and each
+keep-alive response waits ~40 ms for the client's delayed ACK (uvicorn issue #3149). With one
+worker asyncio sets it, and the flag changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import socket
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from screening_eagle_id_server._nodelay import NoDelayH11Protocol
 
 __all__ = [
     "ACCESS_LOGGER",
     "UVICORN_SETTINGS",
-    "NoDelayH11Protocol",
     "main",
     "reference_without_access_log",
 ]
 
 # Mirrors screening_eagle_id_server._cli.main's uvicorn.run(...) keyword arguments.
 UVICORN_SETTINGS: dict[str, Any] = {
+    "http": NoDelayH11Protocol,
     "access_log": False,
     "lifespan": "off",
     "ws": "none",
@@ -63,17 +63,6 @@ def reference_without_access_log() -> Any:
     return app
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with TCP_NODELAY set on each connection it is given."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Turn Nagle's algorithm off, then proceed as uvicorn does."""
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
-
-
 def _prepare_reference(port: int, workers: int) -> None:
     # The reference CLI's own preparation: dev key and demo client, written to the environment
     # its workers read.
@@ -96,14 +85,18 @@ def main() -> None:
     parser.add_argument("app", choices=sorted(_APPS))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on every connection")
+    parser.add_argument(
+        "--without-nodelay",
+        action="store_true",
+        help="uvicorn's own h11 protocol: no TCP_NODELAY with several workers (uvicorn #3149)",
+    )
     args = parser.parse_args()
     target, factory = _APPS[args.app]
     if args.app.startswith("reference"):
         _prepare_reference(args.port, args.workers)
     settings = dict(UVICORN_SETTINGS)
-    if args.nodelay:
-        settings["http"] = "benchmarks._serve:NoDelayH11Protocol"
+    if args.without_nodelay:
+        settings["http"] = "h11"
     uvicorn.run(
         target,
         factory=factory,

@@ -182,8 +182,7 @@ def _loader() -> Iterator[tuple[str, Callable[[str, float], Load]]]:
 
 BARE = "bare"
 REFERENCE = "reference"
-BARE_NODELAY = "bare + TCP_NODELAY"
-REFERENCE_NODELAY = "reference + TCP_NODELAY"
+REFERENCE_NAGLE = "reference, uvicorn's own h11 (no TCP_NODELAY)"
 REFERENCE_QUIET = "reference, access log off"
 
 
@@ -193,16 +192,13 @@ def _start(procs: Processes, kind: str, workers: int) -> Any:
         BARE: ["-m", "benchmarks._serve", "bare"],
         # The reference server exactly as shipped: its own command line.
         REFERENCE: ["-m", "screening_eagle_id_server", "--dev"],
-        BARE_NODELAY: ["-m", "benchmarks._serve", "bare", "--nodelay"],
-        REFERENCE_NODELAY: ["-m", "benchmarks._serve", "reference", "--nodelay"],
+        # As the reference server shipped before it set TCP_NODELAY itself (uvicorn #3149).
+        REFERENCE_NAGLE: ["-m", "benchmarks._serve", "reference", "--without-nodelay"],
         REFERENCE_QUIET: ["-m", "benchmarks._serve", "reference-no-access-log"],
     }[kind]
     return procs.start(
         f"{kind}-{workers}w", [*args, "--port", str(port), "--workers", str(workers)], port
     )
-
-
-_NAGLE_BOUND_US = 35_000
 
 
 def _throughput_check(name: str, share: float, bad: int, *reasons_not_judged: str | None) -> Check:
@@ -252,11 +248,9 @@ def _bench_server(
     )
     results: dict[tuple[str, int], Load] = {}
     for workers in (1, 2):
-        # With one worker asyncio sets TCP_NODELAY itself: the variants would measure nothing.
+        # With one worker asyncio sets TCP_NODELAY itself: the variant would measure nothing.
         # The access-log variant measures the main lever inside the app, once.
-        kinds = [BARE, REFERENCE] + (
-            [BARE_NODELAY, REFERENCE_NODELAY] if workers > 1 else [REFERENCE_QUIET]
-        )
+        kinds = [BARE, REFERENCE] + ([REFERENCE_NAGLE] if workers > 1 else [REFERENCE_QUIET])
         progress(f"server: {workers} worker(s): {', '.join(kinds)}; {slices} slices each")
         servers = {kind: _start(procs, kind, workers) for kind in kinds}
         try:
@@ -273,9 +267,8 @@ def _bench_server(
         results.update({(kind, workers): result for kind, result in loads.items()})
         shares: dict[str, float] = {}
         for kind, result in loads.items():
-            base_kind = BARE_NODELAY if kind == REFERENCE_NODELAY else BARE
-            base = loads[base_kind]
-            shares[kind] = paired_share(runs[kind], runs[base_kind])
+            base = loads[BARE]
+            shares[kind] = paired_share(runs[kind], runs[BARE])
             section.rows.append(
                 [
                     kind,
@@ -289,30 +282,16 @@ def _bench_server(
                 ]
             )
         wrk_ran = loader_name.startswith("wrk")
-        # Both as shipped on 2 workers wait ~40 ms per keep-alive response (uvicorn #3149):
-        # their ratio then measures delayed ACKs, not the apps.
-        nagle_bound = workers > 1 and loads[BARE].p50_us >= _NAGLE_BOUND_US
+        # Both as shipped: the bare server runs on the reference CLI's uvicorn settings, its
+        # TCP_NODELAY protocol included, so the ratio compares the apps at any worker count.
         section.checks.append(
             _throughput_check(
                 f"server throughput, {workers} worker(s)",
                 shares[REFERENCE],
                 loads[REFERENCE].bad,
                 None if wrk_ran else "loader-bound: not judged",
-                "both wait ~40 ms per response (uvicorn #3149): not judged"
-                if nagle_bound
-                else None,
             )
         )
-        if REFERENCE_NODELAY in loads:
-            section.checks.append(
-                _throughput_check(
-                    f"server throughput, {workers} workers, TCP_NODELAY on both",
-                    shares[REFERENCE_NODELAY],
-                    loads[REFERENCE_NODELAY].bad,
-                    None if wrk_ran else "loader-bound: not judged",
-                    None,
-                )
-            )
     quiet, loud = results.get((REFERENCE_QUIET, 1)), results.get((REFERENCE, 1))
     bare_1 = results.get((BARE, 1))
     if quiet and loud and bare_1:
@@ -322,15 +301,16 @@ def _bench_server(
             f"({ratio(loud.rps, bare_1.rps):.0%} → {ratio(quiet.rps, bare_1.rps):.0%} of bare): "
             "that one `logging` call per request is the largest cost the app adds."
         )
-    fixed, shipped = results.get((REFERENCE_NODELAY, 2)), results.get((REFERENCE, 2))
-    if fixed and shipped:
+    shipped, nagle = results.get((REFERENCE, 2)), results.get((REFERENCE_NAGLE, 2))
+    if shipped and nagle:
         section.notes.append(
             "2 workers: uvicorn's `--workers N` leaves TCP_NODELAY off (uvicorn issue #3149), so "
-            "every keep-alive response waits ~40 ms for a delayed ACK — bare and reference alike, "
-            "which makes their ratio meaningless there. The `+ TCP_NODELAY` rows set it per "
-            f"connection (`benchmarks._serve.NoDelayH11Protocol`): the reference server gets "
-            f"{fmt_ratio(ratio(fixed.rps, shipped.rps))} the requests/s, p50 "
-            f"{fmt_ns(shipped.p50_us * 1000)} → {fmt_ns(fixed.p50_us * 1000)}."
+            "with uvicorn's own h11 protocol every keep-alive response waits ~40 ms for a delayed "
+            "ACK. The reference server sets it on each connection "
+            "(`screening_eagle_id_server._nodelay.NoDelayH11Protocol`, which the bare server "
+            f"uses too): {fmt_ratio(ratio(shipped.rps, nagle.rps))} the requests/s of the "
+            f"`{REFERENCE_NAGLE}` row, p50 {fmt_ns(nagle.p50_us * 1000)} → "
+            f"{fmt_ns(shipped.p50_us * 1000)}."
         )
     summary, section.profile = _profile_live(procs, load, min(seconds, 4.0))
     if summary:

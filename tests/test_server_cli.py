@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import errno
 import hashlib
 import os
 import re
@@ -27,6 +29,7 @@ from screening_eagle_id_server._cli import (
     prepare_environment,
     settings_from_env,
 )
+from screening_eagle_id_server._nodelay import NoDelayH11Protocol
 
 KEY = "k" * 40
 FORM = {"grant_type": "client_credentials", "scope": "inspect"}
@@ -230,3 +233,126 @@ def test_two_workers_sign_with_the_same_key(tmp_path: Path) -> None:
         assert claims["scp"] == "inspect"
     workers = set(re.findall(r"\[(\d+)\] screening_eagle_id_server\.access: method=POST", err))
     assert len(workers) == 2, err
+
+
+# --- TCP_NODELAY on every connection (uvicorn issue #3149) -------------------------------
+
+
+async def _server_side_nodelay(protocol_class: type[asyncio.Protocol]) -> int:
+    """TCP_NODELAY of the server side of one loopback connection served by `protocol_class`,
+    its listening socket bound the way uvicorn's `--workers N` binds it (protocol 0)."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    async def app(scope: object, receive: object, send: object) -> None:  # never called
+        raise AssertionError("no request is sent")
+
+    config = Config(app, http=protocol_class, lifespan="off", log_config=None)
+    config.load()
+    loop = asyncio.get_running_loop()
+    protocols: list[asyncio.Protocol] = []
+
+    def factory() -> asyncio.Protocol:
+        protocols.append(protocol_class(config, ServerState(), {}))  # type: ignore[call-arg]
+        return protocols[-1]
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn binds
+    listener.bind(("127.0.0.1", 0))
+    server = await loop.create_server(factory, sock=listener)
+    try:
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        for _ in range(200):
+            if protocols and getattr(protocols[0], "transport", None) is not None:
+                break
+            await asyncio.sleep(0.01)
+        transport = protocols[0].transport  # type: ignore[attr-defined]
+        sock = transport.get_extra_info("socket")
+        nodelay: int = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        await writer.wait_closed()
+        return nodelay
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_protocol_sets_tcp_nodelay_where_asyncio_does_not() -> None:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    # uvicorn's own protocol on a protocol-0 listener: Nagle stays on (the bug) ...
+    assert asyncio.run(_server_side_nodelay(H11Protocol)) == 0
+    # ... and ours turns it off.
+    assert asyncio.run(_server_side_nodelay(NoDelayH11Protocol)) != 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_cli_serves_with_the_nodelay_protocol(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    assert main(["--dev", "--workers", workers]) == 0
+    (kwargs,) = calls
+    assert kwargs["http"] is NoDelayH11Protocol
+    assert kwargs["workers"] == int(workers)
+
+
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
+
+
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [p for child in map(int, children) for p in (child, *_descendants(child))]
+
+
+def _peer_socket_nodelay(server_pid: int, peer: tuple[str, int]) -> int | None:
+    """TCP_NODELAY of the socket, in any process of the server, connected to `peer`: the
+    socket is duplicated out of the worker with pidfd_getfd(2) and asked directly."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for pid in [server_pid, *_descendants(server_pid)]:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            for entry in Path(f"/proc/{pid}/fd").iterdir():
+                with suppress(OSError):
+                    if not os.readlink(entry).startswith("socket:"):
+                        continue
+                fd = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry.name), 0)
+                if fd < 0:
+                    err = ctypes.get_errno()
+                    if err in (errno.EPERM, errno.ENOSYS):
+                        pytest.skip(f"pidfd_getfd not permitted here: {os.strerror(err)}")
+                    continue
+                with socket.socket(fileno=fd) as sock:
+                    if sock.family != socket.AF_INET:
+                        continue
+                    with suppress(OSError):
+                        if sock.getpeername() == peer:
+                            value: int = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                            return value
+        finally:
+            os.close(pidfd)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd_getfd is Linux-only")
+def test_two_workers_accept_connections_with_tcp_nodelay() -> None:
+    with (
+        serve(["--workers", "2", "--dev"], server_env()) as (url, proc),
+        httpx.Client(base_url=url) as http,
+    ):
+        response = http.post(TOKEN_PATH, data=FORM, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET))
+        assert response.status_code == 200, response.text
+        # The keep-alive connection stays open in whichever worker accepted it.
+        stream = response.extensions["network_stream"]
+        client_address = stream.get_extra_info("client_addr")
+        nodelay = _peer_socket_nodelay(proc.pid, client_address)
+    proc.communicate()
+    assert nodelay == 1

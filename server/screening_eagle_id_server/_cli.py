@@ -154,8 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"screening_eagle_id_server: http://{args.host}:{args.port} clients: {clients}",
         file=sys.stderr,
     )
-    # Imported here: only the serving path needs it.
+    # Imported here: only the serving path needs them.
     import uvicorn
+
+    from ._nodelay import NoDelayH11Protocol
 
     uvicorn.run(
         _FACTORY,
@@ -163,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        # h11 with TCP_NODELAY on every connection: uvicorn leaves it off with several
+        # workers (issue #3149), and each keep-alive response then waits ~40 ms.
+        http=NoDelayH11Protocol,
         # Our own access log replaces uvicorn's (which would log the query string).
         access_log=False,
         lifespan="off",
