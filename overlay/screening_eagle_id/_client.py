@@ -22,7 +22,9 @@ import asyncio
 import contextvars
 import ipaddress
 import logging
+import os
 import random as _random
+import ssl
 import threading
 import time
 import weakref
@@ -62,6 +64,54 @@ logger = logging.getLogger("screening_eagle_id")
 
 #: Seconds one token request may take (connect, write, read, pool), unless `timeout=` says.
 DEFAULT_TIMEOUT = 10.0
+
+# One SSL context for every client that verifies with the default CA bundle: building one
+# (loading the bundle) takes 30-50 ms, which each new client would otherwise pay on its first
+# fetch. Created on the first fetch that needs it, once per process; the environment's
+# SSL_CERT_FILE / SSL_CERT_DIR are read then, as httpx reads them.
+_default_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+_warned_unverified = False
+
+Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    global _default_ssl_context
+    context = _default_ssl_context
+    if context is None:
+        with _ssl_lock:
+            if _default_ssl_context is None:
+                _default_ssl_context = httpx.create_ssl_context()
+            context = _default_ssl_context
+    return context
+
+
+def _verify_setting(verify: Verify) -> bool | ssl.SSLContext:
+    """`verify=` as the generated client takes it: True (the shared context, made when first
+    needed), a caller's context, False, or a context for a CA bundle file or directory."""
+    global _warned_unverified
+    if verify is True or isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        if not _warned_unverified:
+            _warned_unverified = True
+            logger.warning(
+                "verify=False: TLS certificates of the token endpoint are not checked; "
+                "anyone on the network path can read the client secret"
+            )
+        return False
+    if not isinstance(verify, str | os.PathLike):
+        raise ConfigurationError(
+            f"verify must be True, False, a CA bundle path or an ssl.SSLContext, not {verify!r}"
+        )
+    path = os.fspath(verify)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"verify={path!r}: cannot load CA certificates: {exc}") from None
 
 
 @frozen
@@ -194,8 +244,6 @@ def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
 class _TokenClientBase:
     """Configuration, state and every decision shared by the sync and async clients."""
 
-    _api: AuthenticatedClient
-
     def __init__(
         self,
         base_url: str | None,
@@ -236,17 +284,43 @@ class _TokenClientBase:
         self._refresh_failures = 0
         self._used = False
         self._closed = False
+        self._api_instance: AuthenticatedClient | None = None
+        self._httpx_args: dict[str, Any] = {}
+        self._verify: bool | ssl.SSLContext = True
+        self._shared_context = False
 
-    def _api_client(self, httpx_args: dict[str, Any]) -> AuthenticatedClient:
-        return AuthenticatedClient(
-            base_url=self._url,
-            token=self._basic,
-            prefix="Basic",
-            timeout=self._timeout,
-            follow_redirects=False,
-            raise_on_unexpected_status=False,
-            httpx_args=httpx_args,
-        )
+    def _set_transport(
+        self, httpx_args: dict[str, Any], verify: Verify, via_caller_client: bool
+    ) -> None:
+        if via_caller_client and verify is not True:
+            raise ConfigurationError(
+                "verify= applies to the client's own connections; with http_client= the "
+                "TLS settings are those of your client"
+            )
+        self._httpx_args = httpx_args
+        # With a caller's client the generated client's default stays: the bytes go through
+        # the caller's client and its TLS settings, and no context of ours is ever used.
+        self._verify = True if via_caller_client else _verify_setting(verify)
+        self._shared_context = self._verify is True and not via_caller_client
+
+    @property
+    def _api(self) -> AuthenticatedClient:
+        # Built on the first fetch (it builds its httpx client then too): a client that only
+        # ever reads a shared cache never pays for an SSL context.
+        api = self._api_instance
+        if api is None:
+            verify = _shared_ssl_context() if self._shared_context else self._verify
+            api = self._api_instance = AuthenticatedClient(
+                base_url=self._url,
+                token=self._basic,
+                prefix="Basic",
+                timeout=self._timeout,
+                follow_redirects=False,
+                raise_on_unexpected_status=False,
+                httpx_args=self._httpx_args,
+                verify_ssl=verify,
+            )
+        return api
 
     def __repr__(self) -> str:
         return (
@@ -374,6 +448,7 @@ class TokenClient(_TokenClientBase):
         profile: str | None = None,
         cache: TokenCache | None = None,
         http_client: httpx.Client | None = None,
+        verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         client_auth: ClientAuth = "basic",
@@ -400,7 +475,7 @@ class TokenClient(_TokenClientBase):
         httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
         if http_client is not None:
             httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
-        self._api = self._api_client(httpx_args)
+        self._set_transport(httpx_args, verify, http_client is not None)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -537,6 +612,7 @@ class AsyncTokenClient(_TokenClientBase):
         profile: str | None = None,
         cache: AsyncTokenCache | None = None,
         http_client: httpx.AsyncClient | None = None,
+        verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         client_auth: ClientAuth = "basic",
@@ -568,7 +644,7 @@ class AsyncTokenClient(_TokenClientBase):
         httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
         if http_client is not None:
             httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
-        self._api = self._api_client(httpx_args)
+        self._set_transport(httpx_args, verify, http_client is not None)
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
