@@ -278,8 +278,9 @@ def bench_storms(endpoint: Endpoint, counter_url: str, size: int = STORM_SIZE) -
         "Waits are per caller, from the storm's release to its token (scheduling 1,000 callers "
         "is part of the wait); x = multiples of one token request.",
         f"`{OURS_SHARED}`: the same client given an existing `httpx.Client`/`AsyncClient`; by "
-        "default the generated client builds its httpx client (and its SSL context) on the "
-        "first fetch, so the first caller of a new TokenClient pays for that too.",
+        "default the generated client builds its httpx client on the first fetch, so the "
+        "first caller of a new TokenClient pays for that too (its SSL context is made once "
+        "per process and shared by every client).",
         "httpx-auth fetches while holding a lock and does not re-check the cache after it, so "
         "every caller that missed makes its own request, one after another.",
         "Authlib starts cold with an expired token (it refuses to send with none): "
