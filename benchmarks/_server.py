@@ -299,7 +299,7 @@ def _bench_server(
             f"1 worker: without its access-log line the reference server does "
             f"{fmt_ratio(ratio(quiet.rps, loud.rps))} the requests/s "
             f"({ratio(loud.rps, bare_1.rps):.0%} → {ratio(quiet.rps, bare_1.rps):.0%} of bare): "
-            "that one `logging` call per request is the largest cost the app adds."
+            "what its one `logging` call per request costs under load."
         )
     shipped, nagle = results.get((REFERENCE, 2)), results.get((REFERENCE_NAGLE, 2))
     if shipped and nagle:
