@@ -104,9 +104,6 @@ def test_nothing_is_built_when_the_access_log_is_off(
 def test_quoting_is_remembered_but_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_middleware, "_QUOTED", {})
     monkeypatch.setattr(_middleware, "_QUOTED_MAX", 2)
-    long = "/" + "a" * _middleware._QUOTED_LONGEST
-    assert _middleware._quote(long) == long
-    assert _middleware._QUOTED == {}  # a long path is quoted, never remembered
     assert _middleware._quote("/a\nb") == '"/a\\nb"'
     assert _middleware._quote("/a\nb") == '"/a\\nb"'  # from the cache
     assert _middleware._quote("ok") == "ok"
