@@ -106,11 +106,8 @@ def _log_access(scope: Scope, status: int, started_at: float) -> None:
     method = _quote(scope["method"])
     path = _quote(scope["path"])
     client = "-" if client_id is None else _quote(client_id)
-    if logging.getLogRecordFactory() is not logging.LogRecord or not (
-        logging.logThreads and logging.logProcesses and logging.logMultiprocessing
-    ):
-        # Someone installed their own record factory (trace ids...) or turned some of the
-        # record's fields off: let logging build the record.
+    if logging.getLogRecordFactory() is not logging.LogRecord:
+        # Someone installed their own record factory (trace ids...): let logging call it.
         record = _access_log.makeRecord(
             ACCESS_LOGGER,
             logging.INFO,
@@ -182,18 +179,16 @@ def _task_name() -> str | None:
 
 
 # Quoted values of the strings seen most (methods, paths, client ids): one dict look-up
-# instead of three scans. Bounded: attacker-chosen paths stop being remembered once it is full,
-# and long ones never are.
+# instead of three scans. Bounded: attacker-chosen paths stop being remembered once it is full.
 _QUOTED: dict[str, str] = {}
 _QUOTED_MAX = 1024
-_QUOTED_LONGEST = 200
 
 
 def _quote(value: str) -> str:
     quoted = _QUOTED.get(value)
     if quoted is None:
         quoted = _quote_new(value)
-        if len(_QUOTED) < _QUOTED_MAX and len(value) <= _QUOTED_LONGEST:
+        if len(_QUOTED) < _QUOTED_MAX:
             _QUOTED[value] = quoted
     return quoted
 
