@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -152,8 +151,6 @@ def _access_record(
     fields["relativeCreated"] = (created - _START_TIME) * 1000
     fields["thread"] = threading.get_ident()
     fields["threadName"] = threading.current_thread().name
-    if _TASK_NAMES:
-        fields["taskName"] = _task_name()
     fields["method"] = method
     fields["path"] = path
     fields["status"] = status
@@ -162,20 +159,6 @@ def _access_record(
     record = logging.LogRecord.__new__(logging.LogRecord)
     record.__dict__ = fields
     return record
-
-
-# Python 3.12 added the asyncio task's name to every record.
-_TASK_NAMES = sys.version_info >= (3, 12)
-
-
-def _task_name() -> str | None:
-    if not getattr(logging, "logAsyncioTasks", False):
-        return None
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # no running loop
-        return None
-    return None if task is None else task.get_name()
 
 
 # Quoted values of the strings seen most (methods, paths, client ids): one dict look-up
