@@ -13,7 +13,6 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from starlette.applications import Starlette
 
 from ._app import create_app
-from ._logging import BatchingStreamHandler, FastFormatter
 from ._registry import Registry, RegistryError
 from ._settings import DEFAULT_TOKEN_LIFETIME, MIN_SIGNING_KEY_BYTES, Settings
 
@@ -77,10 +76,8 @@ def app_from_env() -> Starlette:
 def _configure_logging() -> None:
     logger = logging.getLogger("screening_eagle_id_server")
     if not logger.handlers:
-        # One line per request goes through this handler: it batches the writes of each
-        # event-loop iteration and formats the time once a second.
-        handler = BatchingStreamHandler(sys.stderr)
-        handler.setFormatter(FastFormatter(_LOG_FORMAT))
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
