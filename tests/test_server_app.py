@@ -479,6 +479,12 @@ def test_one_access_log_line_per_request_without_secrets(
         "method=GET path=/nowhere status=404 client_id=-",
     ]
     assert all(re.fullmatch(r".* latency_ms=\d+\.\d\d", r.getMessage()) for r in lines)
+    fields = [(r.method, r.path, r.status, r.client_id) for r in lines]
+    assert fields == [
+        ("POST", TOKEN_PATH, 200, "demo-client"),
+        ("POST", TOKEN_PATH, 401, "-"),
+        ("GET", "/nowhere", 404, "-"),
+    ]
     text = caplog.text
     for secret in ("demo-secret", token, token.split(".")[1], basic(*DEMO).split()[1], "Basic"):
         assert secret not in text

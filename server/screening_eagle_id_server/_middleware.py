@@ -76,8 +76,11 @@ def _log_access(scope: Scope, status: int, started_at: float) -> None:
         return
     latency_ms = (time.perf_counter() - started_at) * 1000
     client_id = (scope.get("state") or {}).get("client_id")
+    method, path = _quote(scope["method"]), _quote(scope["path"])
+    client = "-" if client_id is None else _quote(client_id)
     # makeRecord + handle: Logger.info would also walk the stack to find the caller, which
-    # an access line does not need, on every request.
+    # an access line does not need, on every request. The fields are also record attributes,
+    # for structured (JSON) formatters.
     _access_log.handle(
         _access_log.makeRecord(
             ACCESS_LOGGER,
@@ -85,14 +88,15 @@ def _log_access(scope: Scope, status: int, started_at: float) -> None:
             __file__,
             0,
             "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
-            (
-                _quote(scope["method"]),
-                _quote(scope["path"]),
-                status,
-                "-" if client_id is None else _quote(client_id),
-                latency_ms,
-            ),
+            (method, path, status, client, latency_ms),
             None,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "client_id": client,
+                "latency_ms": latency_ms,
+            },
         )
     )
 
