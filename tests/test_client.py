@@ -1043,3 +1043,126 @@ def test_a_url_with_credentials_is_refused_without_echoing_them() -> None:
     with pytest.raises(ConfigurationError) as info:
         TokenClient("ftp://user:PASSWORD-SENTINEL@id.example.com", CREDS, scope="openid")
     assert "PASSWORD-SENTINEL" not in str(info.value)
+
+
+# --- a failed fetch is shared with the callers that waited for it -------------------------
+
+
+class _CountingLock:
+    """A threading.Lock that counts callers trying to enter it (to know all are queued)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guard = threading.Lock()
+        self.entering = 0
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return self._lock.acquire(blocking)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        with self._guard:
+            self.entering += 1
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+FAILING_REPLIES = [
+    pytest.param(lambda: html(500), ServerError, 2, id="500-retried"),
+    pytest.param(
+        lambda: httpx.Response(401, json={"error": "invalid_client"}),
+        InvalidClientError,
+        1,
+        id="401",
+    ),
+]
+
+
+@pytest.mark.parametrize(("reply", "error", "cycle"), FAILING_REPLIES)
+def test_threads_waiting_on_a_failed_fetch_share_its_error(
+    reply: Callable[[], httpx.Response], error: type[TokenError], cycle: int
+) -> None:
+    n = 20
+    requests: list[httpx.Request] = []
+    lock = _CountingLock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        # Hold the first request until every thread is queued on the client's lock.
+        while len(requests) == 1 and lock.entering < n:
+            threading.Event().wait(0.001)
+        return reply()
+
+    tc = TokenClient(
+        URL,
+        CREDS,
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        retry=RetryPolicy(attempts=2),
+        sleep=lambda s: None,
+    )
+    tc._lock = lock  # type: ignore[assignment]
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            tc.get_token()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(requests) == cycle  # one fetch cycle, not one per thread
+    assert len(errors) == n
+    assert all(type(e) is error for e in errors)
+    assert len({id(e) for e in errors}) == n  # each caller raises its own instance
+    # A caller arriving after the failure completed fetches again.
+    with pytest.raises(error):
+        tc.get_token()
+    assert len(requests) == 2 * cycle
+
+
+@pytest.mark.parametrize(("reply", "error", "cycle"), FAILING_REPLIES)
+def test_tasks_waiting_on_a_failed_fetch_share_its_error(
+    reply: Callable[[], httpx.Response], error: type[TokenError], cycle: int
+) -> None:
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        for _ in range(20):  # let every other task queue on the lock
+            await asyncio.sleep(0)
+        return reply()
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async def main() -> list[BaseException | Token]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            tc = AsyncTokenClient(
+                URL,
+                CREDS,
+                scope="openid",
+                http_client=http,
+                retry=RetryPolicy(attempts=2),
+                sleep=sleep,
+            )
+            results = await asyncio.gather(
+                *(tc.get_token() for _ in range(50)), return_exceptions=True
+            )
+            assert len(requests) == cycle
+            with pytest.raises(error):
+                await tc.get_token()
+            return results
+
+    results = asyncio.run(main())
+    assert all(type(r) is error for r in results)
+    assert len({id(r) for r in results}) == len(results)
+    assert len(requests) == 2 * cycle

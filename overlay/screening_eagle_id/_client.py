@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import ipaddress
 import logging
 import os
@@ -202,6 +203,14 @@ def _url_of(exc: httpx.RequestError, default: str) -> str:
         return default
 
 
+def _copy_or_none(exc: Exception) -> Exception | None:
+    """A copy of `exc` without traceback, cause or context; None if its type cannot be rebuilt."""
+    try:
+        return copy.copy(exc)
+    except Exception:
+        return None
+
+
 def _is_loopback(host: str) -> bool:
     # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
     # the resolver, and credentials must not depend on it.
@@ -282,6 +291,11 @@ class _TokenClientBase:
         self._random = random
         self._entry: _Entry | None = None
         self._refresh_failures = 0
+        # Fetches (not refresh-aheads) finished so far, and the error of the last one if it
+        # failed: a caller that queued on the lock while a fetch was in flight gets that
+        # fetch's error instead of redoing the whole fetch, retries and all.
+        self._fetches = 0
+        self._failure: Exception | None = None
         self._used = False
         self._closed = False
         self._api_instance: AuthenticatedClient | None = None
@@ -369,6 +383,23 @@ class _TokenClientBase:
         if now >= sched.refresh_at:
             return None
         return _Entry(token, sched.refresh_at, sched.hard_expiry)
+
+    def _fetched(self, failure: Exception | None) -> None:
+        """Record how a fetch under the lock ended (see `_failed_while_waiting`)."""
+        self._fetches += 1
+        # Kept without its traceback (a copy), which would keep the failed call's frames alive.
+        self._failure = None if failure is None else _copy_or_none(failure)
+
+    def _failed_while_waiting(self, seen: int) -> None:
+        """Raise the error of a fetch that finished while this caller waited for the lock
+        (`seen` is `_fetches` read before waiting). A copy: each caller's raise sets its own
+        traceback, and concurrent raises must not mutate one shared exception object."""
+        failure = self._failure
+        if failure is None or self._fetches == seen:
+            return
+        again = _copy_or_none(failure)
+        if again is not None:
+            raise again from None
 
     def _refresh_failed(self, entry: _Entry, exc: BaseException) -> Token:
         """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
@@ -502,14 +533,27 @@ class TokenClient(_TokenClientBase):
                     return self._refresh_failed(entry, exc)
             finally:
                 self._lock.release()
+        seen = self._fetches
         with self._lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
                 return entry.token  # another thread fetched while we waited
+            self._failed_while_waiting(seen)
             return self._refresh(ahead=False).token
 
     def _refresh(self, *, ahead: bool) -> _Entry:
         """Adopt a newer token from the cache, or fetch one under the cache's lock. Holds _lock."""
+        if ahead:
+            return self._refresh_once(ahead=True)
+        try:
+            entry = self._refresh_once(ahead=False)
+        except Exception as exc:
+            self._fetched(exc)
+            raise
+        self._fetched(None)
+        return entry
+
+    def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(self._cache.get(self._key))
         if entry is None:
             with self._cache.lock(self._key):
@@ -677,13 +721,26 @@ class AsyncTokenClient(_TokenClientBase):
                     return (await self._refresh(ahead=True)).token
                 except Exception as exc:  # any failure is invisible while the token is valid
                     return self._refresh_failed(entry, exc)
+        seen = self._fetches
         async with lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
                 return entry.token
+            self._failed_while_waiting(seen)
             return (await self._refresh(ahead=False)).token
 
     async def _refresh(self, *, ahead: bool) -> _Entry:
+        if ahead:
+            return await self._refresh_once(ahead=True)
+        try:
+            entry = await self._refresh_once(ahead=False)
+        except Exception as exc:
+            self._fetched(exc)
+            raise
+        self._fetched(None)
+        return entry
+
+    async def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(await self._cache.aget(self._key))
         if entry is None:
             async with self._cache.alock(self._key):
