@@ -33,7 +33,7 @@ from screening_eagle_id_server import (
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,3 +301,33 @@ def test_granted_scope_absent_means_as_requested() -> None:
     validate_granted_scope("openid email", {"scope": "email"})
     with pytest.raises(Violation):
         validate_granted_scope("openid", {"scope": "openid offline"})
+
+
+def test_fuzzing_authenticates_a_client_with_reserved_characters(broken_url: str) -> None:
+    """RFC 6749 §2.3.1: the fuzzer form-urlencodes id and secret, so its POSTs get tokens."""
+    target = Target(url=broken_url, client_id=SPECIAL_ID, client_secret=SPECIAL_SECRET, scope=SCOPE)
+    result = run_schemathesis(target, max_examples=5, seed=SEED)
+    assert result.errors == []
+    assert result.successes > 0
+    assert "oauth_invalid_client" not in result.failures
+
+
+def test_a_run_where_no_fuzzed_request_got_a_token_fails() -> None:
+    """A server that refuses every client: the checks judged nothing, so the run fails."""
+
+    async def refuse(request: Request) -> JSONResponse:
+        headers = {
+            "Cache-Control": "no-store",
+            "Pragma": "no-cache",
+            "WWW-Authenticate": 'Basic realm="x"',
+        }
+        body = {"error": "invalid_client", "errorDescription": "no"}
+        return JSONResponse(body, status_code=401, headers=headers)
+
+    app = Starlette(routes=[Route("/api/id/v1/auth/token", refuse, methods=["POST"])])
+    with serve_in_thread(app) as url:
+        target = Target(url=url, client_id="c", client_secret="s", scope=SCOPE)
+        report = run(Options(target=target, max_examples=5, seed=SEED))
+    assert report.outcome("schemathesis/run") is Outcome.FAILED
+    detail = next(r.detail for r in report.results if r.name == "schemathesis/run")
+    assert "got a 2xx" in detail
