@@ -938,6 +938,65 @@ def test_a_fresh_token_in_a_shared_cache_is_adopted_without_a_request() -> None:
     assert cache.get(tc.cache_key) == tc.get_token()
 
 
+def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token:
+    issued_wall = clock.wall - age
+    return Token.from_dict(
+        {
+            "access_token": "from-elsewhere",
+            "token_type": "Bearer",
+            "scope": "openid",
+            "issued_at": issued_wall,
+            "expires_at": issued_wall + lifetime,
+        }
+    )
+
+
+def test_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:
+    clock, cache = FakeClock(), MemoryCache()
+    shared = _shared_token(clock, age=800)  # past any refresh point, 170 s before hard expiry
+    endpoint = Endpoint(*[html(503)] * 10)
+    tc = mock_client(endpoint, clock=clock, cache=cache, retry=RetryPolicy(attempts=2))
+    cache.set(tc.cache_key, shared)
+    assert tc.get_token() is shared  # no exception although the endpoint is down
+    assert endpoint.requests == []
+    # The next call refreshes ahead: one try, invisible, then it backs off.
+    assert tc.get_token() is shared
+    assert len(endpoint.requests) == 1
+    assert tc.get_token() is shared
+    assert len(endpoint.requests) == 1
+    clock.advance(10)
+    endpoint.replies.clear()
+    assert tc.get_token().access_token == "t1"
+
+
+def test_async_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:
+    clock, cache = FakeClock(), MemoryCache()
+    shared = _shared_token(clock, age=800)
+    endpoint = Endpoint(*[html(503)] * 10)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(endpoint)) as http:
+            tc = AsyncTokenClient(
+                URL, CREDS, scope="openid", http_client=http, cache=cache, clock=clock
+            )
+            await cache.aset(tc.cache_key, shared)
+            assert await tc.get_token() is shared
+            assert endpoint.requests == []
+            assert await tc.get_token() is shared
+            assert len(endpoint.requests) == 1
+
+    asyncio.run(main())
+
+
+def test_a_cached_token_past_its_hard_expiry_is_not_adopted() -> None:
+    clock, cache = FakeClock(), MemoryCache()
+    endpoint = Endpoint()
+    tc = mock_client(endpoint, clock=clock, cache=cache)
+    cache.set(tc.cache_key, _shared_token(clock, age=975))  # 25 s left: inside the 30 s leeway
+    assert tc.get_token().access_token == "t1"
+    assert len(endpoint.requests) == 1
+
+
 def test_invalidate_only_the_token_still_cached() -> None:
     endpoint, cache = Endpoint(), MemoryCache()
     tc = mock_client(endpoint, cache=cache)

@@ -370,7 +370,12 @@ class _TokenClientBase:
         return _Entry(token, sched.refresh_at, sched.hard_expiry)
 
     def _adoptable(self, token: Token | None) -> _Entry | None:
-        """State for a token found in the cache, if it is new to us and not yet due a refresh."""
+        """State for a token found in the cache, if it is new to us and still valid.
+
+        One already past its refresh point is adopted too (with the refresh due now) when it
+        outlives ours: it is served, and the next call refreshes ahead (one try, backing off
+        on failure), so an endpoint outage never reaches callers while a valid token is cached.
+        """
         if token is None:
             return None
         current = self._entry
@@ -380,8 +385,12 @@ class _TokenClientBase:
         sched = schedule_cached(
             token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
         )
-        if now >= sched.refresh_at:
+        if now >= sched.hard_expiry:
             return None
+        if now >= sched.refresh_at:
+            if current is not None and sched.hard_expiry <= current.hard_expiry:
+                return None  # no better than the token we hold
+            return _Entry(token, now, sched.hard_expiry)
         return _Entry(token, sched.refresh_at, sched.hard_expiry)
 
     def _fetched(self, failure: Exception | None) -> None:
