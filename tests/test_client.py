@@ -1225,3 +1225,22 @@ def test_tasks_waiting_on_a_failed_fetch_share_its_error(
     assert all(type(r) is error for r in results)
     assert len({id(r) for r in results}) == len(results)
     assert len(requests) == 2 * cycle
+
+
+@pytest.mark.parametrize("value", ["\u00b2".encode("latin-1"), "\u00b2".encode(), b"\xd9\xa3"])
+def test_retry_after_with_non_ascii_digits_is_ignored(value: bytes) -> None:
+    endpoint = Endpoint(httpx.Response(503, headers=[(b"retry-after", value)], text="x"))
+    with pytest.raises(ServerError) as caught:
+        mock_client(endpoint, retry=RetryPolicy(attempts=1)).get_token()
+    assert caught.value.retry_after is None
+
+
+@pytest.mark.parametrize("expires_in", [10**12, 10 * 365 * 86400 + 1])
+def test_absurd_expires_in_is_an_invalid_response(expires_in: int) -> None:
+    body = {"access_token": "a", "token_type": "Bearer", "expires_in": expires_in}
+    endpoint = Endpoint(httpx.Response(200, json=body))
+    with pytest.raises(TokenError) as caught:
+        mock_client(endpoint).get_token()
+    assert caught.value.error == "invalid_response"
+    assert "expires_in" in str(caught.value)
+    assert len(endpoint.requests) == 1

@@ -429,6 +429,23 @@ class _TokenClientBase:
         self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
     ) -> Token:
         """The token in a response from the generated operation, or the matching TokenError."""
+        try:
+            return self._interpret_parsed(response, wall, url)
+        except TokenError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # A bug or an absurd value in a response must still surface as a TokenError.
+            status = int(response.status_code)
+            raise TokenError(
+                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                status_code=status,
+                error="invalid_response",
+                error_description=f"{type(exc).__name__}: {exc}"[:200],
+            ) from None
+
+    def _interpret_parsed(
+        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
+    ) -> Token:
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):

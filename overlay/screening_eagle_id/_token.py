@@ -30,6 +30,7 @@ from ._exceptions import TokenError
 
 __all__ = [
     "CLOCK_SKEW",
+    "MAX_LIFETIME",
     "REFRESH_AHEAD",
     "REFRESH_BACKOFF",
     "Schedule",
@@ -46,6 +47,8 @@ __all__ = [
 CLOCK_SKEW = 30.0
 #: The refresh-ahead point, as a fraction of the lifetime, drawn uniformly from this range.
 REFRESH_AHEAD = (0.75, 0.90)
+#: The longest `expires_in` accepted (10 years): anything longer is a broken server.
+MAX_LIFETIME = 10 * 365 * 86400
 #: (first, maximum) seconds to wait before retrying a failed refresh-ahead; doubles per failure.
 REFRESH_BACKOFF = (1.0, 60.0)
 
@@ -174,6 +177,8 @@ def parse_token_response(
     expires_in = data.get("expires_in")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 1:
         raise _invalid("expires_in is not a positive integer")
+    if expires_in > MAX_LIFETIME:
+        raise _invalid(f"expires_in {expires_in} is more than {MAX_LIFETIME} s (10 years)")
     scope = data.get("scope")
     if scope is not None and not isinstance(scope, str):
         raise _invalid("scope is not a string")
