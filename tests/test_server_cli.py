@@ -23,6 +23,7 @@ from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_
 from screening_eagle_id_server._cli import (
     ENV_CLIENTS,
     ENV_DEV,
+    ENV_DEV_KEY,
     ENV_LIFETIME,
     ENV_SIGNING_KEY,
     _parser,
@@ -41,7 +42,7 @@ def environ(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_LIFETIME}
+        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_DEV_KEY, ENV_LIFETIME}
     }
     monkeypatch.setattr(os, "environ", env)
     return env
@@ -133,13 +134,38 @@ def test_dev_key_is_made_once_by_the_parent_and_shared_with_workers() -> None:
     assert prepare_environment(_parse(("--dev",)), {}).signing_key != parent.signing_key
 
 
-def test_dev_mode_keeps_an_explicit_key_and_adds_the_demo_client(tmp_path: Path) -> None:
+def test_dev_mode_ignores_a_set_signing_key_and_adds_the_demo_client(tmp_path: Path) -> None:
+    """The demo client's secret is public: --dev must never sign with a (possibly real) key."""
     env = {ENV_SIGNING_KEY: KEY}
     settings = prepare_environment(
-        _parse(("--dev", "--clients", str(registry_file(tmp_path)))), env
+        _parse(("--dev", "--workers", "2", "--clients", str(registry_file(tmp_path)))), env
     )
-    assert settings.signing_key == KEY.encode()
+    assert settings.signing_key != KEY.encode()
+    assert len(settings.signing_key) >= 32
+    # The workers get the parent's fresh key, not the user's.
+    assert settings_from_env(dict(env)).signing_key == settings.signing_key
     assert sorted(c.client_id for c in settings.registry) == [DEMO_CLIENT_ID, "svc"]
+
+
+def test_dev_mode_warns_that_a_set_signing_key_is_ignored(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    environ[ENV_SIGNING_KEY] = KEY
+    assert main(["--dev"]) == 0
+    err = capsys.readouterr().err
+    assert f"{ENV_SIGNING_KEY} is set but ignored" in err
+    assert KEY not in err
+
+
+def test_a_dev_key_left_in_the_environment_is_not_a_production_key(tmp_path: Path) -> None:
+    """Outside --dev only EAGLE_ID_SIGNING_KEY counts: the private hand-over name does not."""
+    env = {ENV_DEV_KEY: KEY}
+    with pytest.raises(Exception, match=ENV_SIGNING_KEY):
+        prepare_environment(_parse(("--clients", str(registry_file(tmp_path)))), env)
+    assert ENV_DEV_KEY not in env
 
 
 def test_lifetime_reaches_the_settings() -> None:
@@ -197,7 +223,7 @@ def server_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_LIFETIME}
+        if k not in {ENV_SIGNING_KEY, ENV_CLIENTS, ENV_DEV, ENV_DEV_KEY, ENV_LIFETIME}
     }
     env.update(extra)
     return env

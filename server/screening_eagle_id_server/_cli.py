@@ -19,6 +19,7 @@ from ._settings import DEFAULT_TOKEN_LIFETIME, MIN_SIGNING_KEY_BYTES, Settings
 __all__ = [
     "ENV_CLIENTS",
     "ENV_DEV",
+    "ENV_DEV_KEY",
     "ENV_LIFETIME",
     "ENV_SIGNING_KEY",
     "app_from_env",
@@ -31,6 +32,9 @@ ENV_SIGNING_KEY = "EAGLE_ID_SIGNING_KEY"
 # import the app by name, so everything they need, the dev key included, travels in the env.
 ENV_CLIENTS = "EAGLE_ID_SERVER_CLIENTS"
 ENV_DEV = "EAGLE_ID_SERVER_DEV"
+# The parent's throw-away dev key, for its workers only: a private name, so that it can never be
+# confused with a key the user set (--dev must never sign with a possibly real key).
+ENV_DEV_KEY = "EAGLE_ID_SERVER_DEV_KEY"
 ENV_LIFETIME = "EAGLE_ID_SERVER_LIFETIME"
 _FACTORY = "screening_eagle_id_server._cli:app_from_env"
 _LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -43,7 +47,12 @@ class _ConfigError(Exception):
 def settings_from_env(environ: Mapping[str, str]) -> Settings:
     """Settings from the environment prepared by `main` (also what each worker runs)."""
     dev = environ.get(ENV_DEV) == "1"
-    key = environ.get(ENV_SIGNING_KEY, "")
+    if dev:
+        key = environ.get(ENV_DEV_KEY, "")
+        if not key:
+            raise _ConfigError(f"{ENV_DEV_KEY} is not set: dev workers take the parent's key")
+    else:
+        key = environ.get(ENV_SIGNING_KEY, "")
     if not key:
         raise _ConfigError(
             f"{ENV_SIGNING_KEY} is not set: refusing to start without a signing key"
@@ -116,9 +125,12 @@ def prepare_environment(args: argparse.Namespace, environ: MutableMapping[str, s
     if args.dev:
         if not _is_loopback(args.host):
             raise _ConfigError(f"--dev binds loopback only, not {args.host!r}")
-        if not environ.get(ENV_SIGNING_KEY):
-            # Generated once, here in the parent, so that every worker signs with it.
-            environ[ENV_SIGNING_KEY] = secrets.token_urlsafe(MIN_SIGNING_KEY_BYTES)
+        # Always a fresh key, even when EAGLE_ID_SIGNING_KEY is set (it may be a production
+        # key, and the demo client's secret is public). Generated once, here in the parent,
+        # so that every worker signs with it.
+        environ[ENV_DEV_KEY] = secrets.token_urlsafe(MIN_SIGNING_KEY_BYTES)
+    else:
+        environ.pop(ENV_DEV_KEY, None)
     environ[ENV_DEV] = "1" if args.dev else "0"
     environ[ENV_CLIENTS] = os.path.abspath(args.clients) if args.clients else ""
     environ[ENV_LIFETIME] = str(args.lifetime)
@@ -138,6 +150,12 @@ def _is_loopback(host: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.dev and os.environ.get(ENV_SIGNING_KEY):
+        print(
+            f"screening_eagle_id_server: warning: {ENV_SIGNING_KEY} is set but ignored in"
+            " --dev mode (dev mode always signs with a random key)",
+            file=sys.stderr,
+        )
     try:
         settings = prepare_environment(args, os.environ)
     except _ConfigError as exc:
