@@ -245,6 +245,25 @@ def test_an_unusable_file_is_ignored_then_replaced(
     assert again.access_token == token.access_token
 
 
+@pytest.mark.parametrize(
+    "expires_at",
+    ["Infinity", "NaN", "1e300", "-1e300", "9" * 400],
+    ids=["inf", "nan", "1e300", "-1e300", "huge-int"],
+)
+def test_a_cached_timestamp_out_of_range_is_ignored(
+    expires_at: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = FileCache(tmp_path / "c")
+    key = "a" * 64
+    fd = os.open(cache.path / f"{key}.json", os.O_WRONLY | os.O_CREAT, 0o600)
+    body = '{"access_token": "x", "token_type": "Bearer", "scope": "openid", "issued_at": 0, '
+    os.write(fd, f'{body}"expires_at": {expires_at}}}'.encode())
+    os.close(fd)
+    with caplog.at_level(logging.WARNING, logger="screening_eagle_id"):
+        assert cache.get(key) is None
+    assert "not a cached token" in caplog.text
+
+
 # --- single flight across clients, tasks, processes -----------------------------------------
 
 

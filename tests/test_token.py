@@ -102,6 +102,12 @@ def test_round_trip_through_json() -> None:
         {**_token().to_dict(), "access_token": ""},
         {**_token().to_dict(), "scope": ["openid"]},
         {**_token().to_dict(), "id_token": 1},
+        {**_token().to_dict(), "expires_at": float("inf")},
+        {**_token().to_dict(), "expires_at": float("nan")},
+        {**_token().to_dict(), "issued_at": -float("inf")},
+        {**_token().to_dict(), "expires_at": 1e300},
+        {**_token().to_dict(), "issued_at": -(10**20)},
+        {**_token().to_dict(), "expires_at": 10**400},
     ],
 )
 def test_from_dict_rejects_malformed_entries(data: dict[str, object]) -> None:

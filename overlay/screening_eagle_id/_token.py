@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -55,6 +56,17 @@ REFRESH_BACKOFF = (1.0, 60.0)
 
 def _to_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _cached_time(ts: float) -> datetime:
+    """A timestamp from a cache as a datetime; ValueError for inf, NaN or out of range."""
+    try:
+        value = float(ts)
+        if not math.isfinite(value):
+            raise ValueError("not finite")
+        return _to_datetime(value)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("not a cached token: issued_at or expires_at out of range") from None
 
 
 @frozen
@@ -115,9 +127,11 @@ class Token:
             raise ValueError("not a cached token: bad access_token or token_type")
         if not isinstance(scope, str):
             raise ValueError("not a cached token: bad scope")
+        times = []
         for ts in (issued_at, expires_at):
             if isinstance(ts, bool) or not isinstance(ts, int | float):
                 raise ValueError("not a cached token: bad issued_at or expires_at")
+            times.append(_cached_time(ts))
         for optional in (id_token, refresh_token):
             if optional is not None and not isinstance(optional, str):
                 raise ValueError("not a cached token: bad id_token or refresh_token")
@@ -125,8 +139,8 @@ class Token:
             access_token=access_token,
             token_type=token_type,
             scope=frozenset(scope.split()),
-            issued_at=_to_datetime(float(issued_at)),
-            expires_at=_to_datetime(float(expires_at)),
+            issued_at=times[0],
+            expires_at=times[1],
             id_token=id_token,
             refresh_token=refresh_token,
         )
