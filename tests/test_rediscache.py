@@ -113,6 +113,30 @@ def test_the_password_never_shows(caplog: pytest.LogCaptureFixture) -> None:
     cache.close()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:PW-SENTINEL@127.0.0.1:1/0",
+        "redis://:PW-SENTINEL@127.0.0.1:1/0",
+        "redis://127.0.0.1:1/0?password=PW-SENTINEL",
+        "redis://127.0.0.1:1/0?db=0&password=PW-SENTINEL%21",
+        "redis://user@127.0.0.1:1/0?password=PW-SENTINEL#frag",
+    ],
+)
+def test_a_password_in_userinfo_or_query_never_shows(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = RedisCache(url)
+    assert "SENTINEL" not in repr(cache)
+    assert "127.0.0.1:1/0" in repr(cache)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        assert cache.get(KEY) is None  # nothing listens on port 1
+        assert cache.get(KEY) is None
+    assert "failed" in caplog.text
+    assert "SENTINEL" not in caplog.text
+    cache.close()
+
+
 # --- entries and TTLs -----------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ._exceptions import ConfigurationError
 from ._token import Token
@@ -75,15 +75,34 @@ def _import_redis() -> ModuleType:
 
 
 def _public_url(url: str) -> str:
-    """The URL without its password, for repr and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
+    """The URL for repr and logs: no password (userinfo masked) and no query or fragment,
+    which may carry one too (redis-py reads `?password=`)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a malformed netloc or port: show nothing of it
+        return "<unparseable Redis URL>"
+    user = parts.username or ""
+    if parts.password is not None:
+        user += ":***"
+    netloc = f"{user}@{host}" if user else host
+    public = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return public + ("?***" if parts.query or parts.fragment else "")
+
+
+def _secrets_of(url: str) -> list[str]:
+    """Every password the URL carries (userinfo and query), to scrub from error messages."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+        found += [v for k, vs in parse_qs(parts.query).items() if "password" in k for v in vs]
+    except ValueError:
+        return []
+    return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
 
 
 class _RedisCacheBase:
@@ -100,10 +119,10 @@ class _RedisCacheBase:
         self._prefix = prefix
         self._lock_timeout = lock_timeout
         self._owns_client = isinstance(url_or_client, str)
-        self._password: str | None = None
+        self._secrets: list[str] = []
         if isinstance(url_or_client, str):
             self._where = _public_url(url_or_client)
-            self._password = urlsplit(url_or_client).password
+            self._secrets = _secrets_of(url_or_client)
         else:
             self._where = f"<{type(url_or_client).__name__}>"
         self._down = False
@@ -143,8 +162,8 @@ class _RedisCacheBase:
     def _failed(self, what: str, exc: BaseException) -> None:
         self._skip_until = time.monotonic() + self._outage_backoff
         message = f"{type(exc).__name__}: {exc}"
-        if self._password:
-            message = message.replace(self._password, "***")
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
         with self._down_guard:
             first, self._down = not self._down, True
         if first:
