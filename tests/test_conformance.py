@@ -8,6 +8,7 @@ runs for the variants it is the detector of, with a fixed seed, so the file stay
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conformance import CHECKS, Options, Outcome, Report, Target, main, run
+from conformance import CHECKS, Options, Outcome, Report, Target, _checks, main, run
 from conformance._checks import Violation, validate_error_body, validate_granted_scope
 from conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
 from conformance._http import Reply, check_url
@@ -289,11 +290,58 @@ def test_fuzzed_non_json_errors_are_failures_not_crashes() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"error": "Forbidden"}']
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b"",
+        b"[1, 2]",
+        b'{"errorDescription": "no error member"}',
+        b'{"error": 7}',
+        b'{"error": null}',
+        b'{"error": "invalid_request", "errorDescription": ["a", "list"]}',
+        b'{"error": "invalid_request", "error_description": 3}',
+    ],
 )
 def test_a_bad_error_body_is_a_violation_not_a_crash(body: bytes) -> None:
     with pytest.raises(Violation):
         validate_error_body(Reply(status=400, headers={}, body=body))
+
+
+@pytest.mark.parametrize(
+    ("body", "notes"),
+    [
+        # The seed's own example: spec-conformant, its code just is not in RFC 6749's registry.
+        (b'{"error": "Forbidden", "errorDescription": "permission denied"}', ["'Forbidden'"]),
+        (b'{"error": "invalid_request", "error_description": "RFC 6749 naming"}', []),
+        (b'{"error": "invalid_request", "errorDescription": "the spec\'s naming"}', []),
+        (b'{"error": "invalid_request"}', ["no description"]),
+    ],
+)
+def test_a_spec_conformant_error_body_passes_with_notes(body: bytes, notes: list[str]) -> None:
+    found = validate_error_body(Reply(status=403, headers={}, body=body))
+    assert len(found) == len(notes)
+    for note, expected in zip(found, notes, strict=True):
+        assert expected in note
+
+
+def test_a_non_registry_error_code_is_a_note_on_a_pass_line(
+    monkeypatch: pytest.MonkeyPatch, broken_url: str
+) -> None:
+    """The seed's `Forbidden` is allowed by openapi.yaml: PASS, with a note saying so."""
+
+    def seed_style(reply: Reply) -> list[str]:
+        body = reply.json()
+        if body.get("error") == "access_denied":
+            body["error"] = "Forbidden"
+        return real(Reply(reply.status, reply.headers, json.dumps(body).encode()))
+
+    real = _checks.validate_error_body
+    monkeypatch.setattr(_checks, "validate_error_body", seed_style)
+    report = run(Options(target=_target(broken_url), schemathesis=False))
+    result = next(r for r in report.results if r.name == "error-body")
+    assert result.outcome is Outcome.PASSED, _explain(report)
+    assert "'Forbidden' is not an RFC 6749 registered error code" in result.detail
+    assert any(line.startswith("      note: 403") for line in result.lines())
 
 
 def test_granted_scope_absent_means_as_requested() -> None:

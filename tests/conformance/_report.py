@@ -37,8 +37,10 @@ class Result:
         """The summary line, plus indented detail and curl lines when there are any."""
         head = f"{self.outcome.value:<4}  {self.name:<48} {self.reference}"
         out = [head]
-        if self.detail and self.outcome is not Outcome.PASSED:
-            out += [f"      {line}" for line in self.detail.splitlines()[:24]]
+        if self.detail:
+            # On a PASS line the detail is a note: something allowed but worth knowing.
+            lead = "note: " if self.outcome is Outcome.PASSED else ""
+            out += [f"      {lead}{line}" for line in self.detail.splitlines()[:24]]
         if self.curl and self.outcome is Outcome.FAILED:
             out.append(f"      reproduce: {self.curl}")
         return out
@@ -125,6 +127,8 @@ def write_junit(report: Report, path: Path) -> None:
             element.text = result.detail + (f"\n\nreproduce:\n{result.curl}" if result.curl else "")
         elif result.outcome is Outcome.NOT_APPLICABLE:
             ET.SubElement(case, "skipped", message=result.detail or "not applicable")
+        elif result.detail:
+            ET.SubElement(case, "system-out").text = result.detail
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -119,9 +119,10 @@ def _named_results(ctx: Context, fuzz: FuzzResult | None, emit: Callable[[Result
     for check in CHECKS:
         started = time.perf_counter()
         detail, curl = "", None
+        ctx.notes.clear()
         try:
             check.probe(ctx)
-            outcome = Outcome.PASSED
+            outcome, detail = Outcome.PASSED, "\n".join(ctx.notes)
         except Failed as exc:
             outcome, detail = Outcome.FAILED, exc.message
             curl = to_curl(exc.exchange) if exc.exchange is not None else None

@@ -208,14 +208,14 @@ def _rename_unsupported_grant(body: dict[str, Any]) -> None:
         body["error"] = "invalid_request"
 
 
-def _seed_style_forbidden(body: dict[str, Any]) -> None:
+def _error_code_missing(body: dict[str, Any]) -> None:
     if body.get("error") == "access_denied":
-        body["error"] = "Forbidden"
+        body["code"] = body.pop("error")
 
 
-def _rename_description(body: dict[str, Any]) -> None:
+def _description_not_a_string(body: dict[str, Any]) -> None:
     if "errorDescription" in body:
-        body["error_description"] = body.pop("errorDescription")
+        body["errorDescription"] = [body["errorDescription"]]
 
 
 def _invalid_grant_as_409(ex: Exchange) -> None:
@@ -316,15 +316,15 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "the granted scope is everything the client may have",
             after=_on_json(_ok, _set("scope", "openid email profile inspect offline")),
         ),
-        "seed-style-forbidden": Defect(
+        "error-code-missing": Defect(
             "error-body",
-            "access_denied is sent as the seed's 'Forbidden'",
-            after=_on_json(_error, _seed_style_forbidden),
+            "access_denied is sent without `error` (as `code`)",
+            after=_on_json(_error, _error_code_missing),
         ),
-        "error-description-snake-case": Defect(
+        "error-description-not-a-string": Defect(
             "error-body",
-            "errorDescription is sent as error_description",
-            after=_on_json(_error, _rename_description),
+            "errorDescription is a list of strings",
+            after=_on_json(_error, _description_not_a_string),
         ),
         "last-parameter-wins": Defect(
             "repeated-parameters",
