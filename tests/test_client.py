@@ -1244,3 +1244,55 @@ def test_absurd_expires_in_is_an_invalid_response(expires_in: int) -> None:
     assert caught.value.error == "invalid_response"
     assert "expires_in" in str(caught.value)
     assert len(endpoint.requests) == 1
+
+
+def _chain_leaks(exc: BaseException) -> list[str]:
+    """Every secret form found on `exc`, its __cause__/__context__ chain, or their requests."""
+    found, seen, todo = [], set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        texts = [str(e), repr(e), *map(str, e.args)]
+        try:
+            request = e.request  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):
+            request = None
+        if isinstance(request, httpx.Request):
+            texts += [str(v) for v in request.headers.values()]
+        found += [form for form in _secret_forms() for text in texts if form in text]
+        todo += [e.__cause__, e.__context__]  # type: ignore[list-item]
+    return found
+
+
+TRANSPORT_FAULTS = [httpx.ConnectError("refused"), httpx.ReadTimeout("slow")]
+
+
+@pytest.mark.parametrize("fault", TRANSPORT_FAULTS, ids=type)
+def test_a_transport_error_does_not_carry_the_request(fault: Exception) -> None:
+    with pytest.raises(TokenTransportError) as caught:
+        mock_client(Endpoint(fault), retry=RetryPolicy(attempts=1)).get_token()
+    assert type(fault).__name__ in str(caught.value)  # the detail is kept in the message
+    assert _chain_leaks(caught.value) == []
+
+
+@pytest.mark.parametrize("fault", TRANSPORT_FAULTS, ids=type)
+def test_async_a_transport_error_does_not_carry_the_request(fault: Exception) -> None:
+    endpoint = Endpoint(fault)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return endpoint(request)
+
+    async def main() -> TokenError:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            tc = AsyncTokenClient(
+                URL, CREDS, scope="openid", http_client=http, retry=RetryPolicy(attempts=1)
+            )
+            with pytest.raises(TokenTransportError) as caught:
+                await tc.get_token()
+            return caught.value
+
+    error = asyncio.run(main())
+    assert type(fault).__name__ in str(error)
+    assert _chain_leaks(error) == []

@@ -644,15 +644,20 @@ class TokenClient(_TokenClientBase):
         self._used = True
         anchor, wall = self._monotonic(), self._wall()
         reset = _last_response.set(None)
+        # Errors are raised after the except blocks, not inside them: the httpx exception
+        # (as __cause__ or __context__) holds the request, and its headers the Basic value.
+        failure: TokenError | None = None
         try:
             response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            raise transport_error(exc, url=_url_of(exc, self._url)) from exc
+            failure = transport_error(exc, url=_url_of(exc, self._url))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise self._unparseable(exc, wall) from exc
+            failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
+        if failure is not None:
+            raise failure
         return self._interpret(response, wall, url), anchor
 
     def close(self) -> None:
@@ -831,17 +836,22 @@ class AsyncTokenClient(_TokenClientBase):
         self._used = True
         anchor, wall = self._monotonic(), self._wall()
         reset = _last_response.set(None)
+        # Errors are raised after the except blocks, not inside them: the httpx exception
+        # (as __cause__ or __context__) holds the request, and its headers the Basic value.
+        failure: TokenError | None = None
         try:
             response = await generate_auth_access_token.asyncio_detailed(
                 client=self._api, body=self._body
             )
             url = self._requested_url()
         except httpx.RequestError as exc:
-            raise transport_error(exc, url=_url_of(exc, self._url)) from exc
+            failure = transport_error(exc, url=_url_of(exc, self._url))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise self._unparseable(exc, wall) from exc
+            failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
+        if failure is not None:
+            raise failure
         return self._interpret(response, wall, url), anchor
 
     async def aclose(self) -> None:
