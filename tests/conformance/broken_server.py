@@ -90,6 +90,8 @@ class Defect:
     after: After | None = None
     # True when only the schemathesis run can detect it (the test then runs schemathesis).
     needs_schemathesis: bool = False
+    # Checks that rightly fail too (the same rule enforced twice: the spec and the RFC).
+    also: tuple[str, ...] = ()
 
 
 def _on_json(status: Callable[[int], bool], edit: Callable[[dict[str, Any]], None]) -> After:
@@ -394,6 +396,14 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "405 responses advertise GET, which the endpoint does not support",
             after=_advertise_get,
             needs_schemathesis=True,
+        ),
+        "pragma-missing-on-400": Defect(
+            "schemathesis/response_headers_conformance",
+            "400 responses without Pragma (openapi.yaml requires it on every response)",
+            after=_strip_header(b"pragma", lambda s: s == 400),
+            needs_schemathesis=True,
+            # RFC 6749 §5.1 requires it too: the named check sees the same defect.
+            also=("cache-headers",),
         ),
         "errors-as-text-plain": Defect(
             "schemathesis/content_type_conformance",
