@@ -145,9 +145,8 @@ def test_a_planted_defect_fails_exactly_its_check(broken_url: str, name: str) ->
         seed=SEED,
     )
     report = run(options)
-    assert sorted(r.name for r in report.failed) == sorted({defect.check, *defect.also}), (
-        _explain(report)
-    )
+    expected = sorted({defect.check, *defect.also})
+    assert sorted(r.name for r in report.failed) == expected, _explain(report)
     for failure in report.failed:
         assert failure.detail
         assert failure.curl is not None
