@@ -506,3 +506,56 @@ def test_token_requests_are_counted(reference_server: LiveServer, http: httpx.Cl
     http.post(TOKEN_PATH, data=FORM)
     http.get(TOKEN_PATH)
     assert reference_server.token_requests() == before + 2
+
+
+async def _asgi_post(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+    """One POST straight through the ASGI app: no HTTP parser in front to vet the headers."""
+    from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, create_app
+
+    app = create_app(Settings.dev())
+    assert (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET) == DEMO
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": TOKEN_PATH,
+        "raw_path": TOKEN_PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, object]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    chunks = [m.get("body", b"") for m in sent if m["type"] == "http.response.body"]
+    assert isinstance(status, int)
+    return status, b"".join(c for c in chunks if isinstance(c, bytes))
+
+
+# Header bytes are latin-1: b"\xb2" reads as "²", which str.isdigit() accepts.
+@pytest.mark.parametrize("length", ["²", "³¹", "1²", "-1", "+5"])
+def test_a_non_ascii_digit_content_length_is_a_400_not_a_500(length: str) -> None:
+    """`"²".isdigit()` is True but int("²") raises: h11 rejects it, other servers may not."""
+    import asyncio
+
+    body = b"grant_type=client_credentials&scope=inspect"
+    headers = [
+        (b"authorization", AUTH["Authorization"].encode()),
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", length.encode("latin-1")),
+    ]
+    status, reply = asyncio.run(_asgi_post(headers, body))
+    assert status == 400, reply
+    assert b"invalid_request" in reply
