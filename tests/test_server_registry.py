@@ -101,6 +101,19 @@ def test_merged_keeps_existing_clients_and_adds_new_ones() -> None:
             "'svc'): claims ['iss'] are set by",
         ),
         (entry("svc").replace('sub = "42"', 'sub = "42"\nborn = 1979-05-27'), "claims.born: date"),
+        # JSON has no NaN or Infinity: a token carrying one would not be valid JSON.
+        (
+            entry("svc").replace('sub = "42"', 'sub = "42"\nweight = nan'),
+            "(client_id 'svc'): claims.weight: nan",
+        ),
+        (
+            entry("svc").replace('sub = "42"', 'sub = "42"\nlimits = [1.5, -inf]'),
+            "(client_id 'svc'): claims.limits[1]: -inf",
+        ),
+        (
+            entry("svc").replace('sub = "42"', 'sub = "42"\n[clients.claims.x]\ny = +inf'),
+            "claims.x.y: inf",
+        ),
         ("clients = []", "expected at least one [[clients]] entry"),
         ("", "expected at least one [[clients]] entry"),
         ("[[clients]]\nclient_id = ", "not valid TOML"),

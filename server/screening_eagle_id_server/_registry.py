@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib.resources
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -213,3 +214,6 @@ def _check_json(value: object, where: str) -> None:
             _check_json(item, f"{where}[{i}]")
     elif not isinstance(value, str | int | float | bool):
         raise RegistryError(f"{where}: {type(value).__name__} values cannot go into a JWT")
+    elif isinstance(value, float) and not math.isfinite(value):
+        # TOML has nan and inf, JSON does not: the token would not be valid JSON.
+        raise RegistryError(f"{where}: {value!r} cannot go into a JWT (JSON has no NaN/Infinity)")
