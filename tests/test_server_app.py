@@ -162,6 +162,33 @@ def test_unrecognized_parameters_are_ignored_even_repeated(http: httpx.Client) -
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"grant_type=client_credentials&scope=inspect&foo",
+        b"foo&grant_type=client_credentials&scope=inspect",
+        b"grant_type=client_credentials&%66oo&scope=inspect&foo&",
+    ],
+)
+def test_a_bare_unknown_name_is_ignored(http: httpx.Client, body: bytes) -> None:
+    """RFC 6749 §3.2: unknown parameters MUST be ignored, with or without `=`."""
+    response = post(http, body)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        (b"grant_type&scope=inspect", "grant_type"),
+        (b"scope&grant_type=client_credentials", "scope"),
+    ],
+)
+def test_a_bare_known_name_is_an_empty_value(http: httpx.Client, body: bytes, missing: str) -> None:
+    response = post(http, body)
+    assert_error(response, 400, "invalid_request")
+    assert f"{missing} is required" in response.json()["errorDescription"]
+
+
 def test_empty_fields_are_skipped(http: httpx.Client) -> None:
     response = post(http, b"&grant_type=client_credentials&&scope=inspect&")
     assert response.status_code == 200, response.text
@@ -246,7 +273,7 @@ def test_missing_content_type_is_refused(http: httpx.Client) -> None:
         b"grant_type=client_credentials&scope=%FF",  # escape that is not UTF-8
         b"grant_type=client_credentials&scope=inspect\x00",  # raw control character
         b"grant_type=client_credentials&scope=inspect\n",
-        b"grant_type=client_credentials&scope",  # a field without `=`
+        b"grant_type=client_credentials&scope",  # a bare `scope`: empty, so missing
         b"",
         b'{"grant_type": "client_credentials", "scope": "inspect"}',
         b"&".join([b"a=1"] * 40) + b"&grant_type=client_credentials&scope=inspect",

@@ -31,6 +31,21 @@ def test_form_encoded_credentials_round_trip(client_id: str, secret: str) -> Non
     assert parse_basic_authorization(header(encoded)) == (client_id, secret)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("id:sec:ret", ("id", "sec:ret")),
+        ("id::", ("id", ":")),
+        ("a%3Ab:c:d%3A", ("a:b", "c:d:")),
+    ],
+)
+def test_the_first_colon_separates_and_later_ones_belong_to_the_secret(
+    text: str, expected: tuple[str, str]
+) -> None:
+    """RFC 7617 §2: a user-id cannot contain a colon; a secret can."""
+    assert parse_basic_authorization(header(text)) == expected
+
+
 def test_plus_is_a_space_and_percent_2b_a_plus() -> None:
     assert parse_basic_authorization(header("a+b:c%2Bd")) == ("a b", "c+d")
 
@@ -55,7 +70,6 @@ def test_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces() -> N
         "Basic aWQ6c2Vj cmV0",  # space inside the token
         header(b"id:\xffsecret"),  # not UTF-8
         header("idsecret"),  # no colon
-        header("id:sec:ret"),  # two colons: a raw colon must have been %3A
         header(":secret"),  # empty id
         header("id:"),  # empty secret
         header("id:%zz"),  # bad percent-escape

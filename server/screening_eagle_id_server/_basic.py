@@ -22,7 +22,7 @@ def parse_basic_authorization(value: str | None) -> tuple[str, str] | None:
     """Return (client_id, client_secret) from an Authorization header value, or None.
 
     None is the single answer to every malformed input (missing header, other scheme, bad
-    base64, not UTF-8, not exactly one colon, bad form encoding, empty id or secret): the
+    base64, not UTF-8, no colon, bad form encoding, empty id or secret): the
     caller turns it into the one 401 that also answers unknown clients and wrong secrets.
     The id and the secret are form-url-decoded, as RFC 6749 §2.3.1 requires.
     """
@@ -37,10 +37,11 @@ def parse_basic_authorization(value: str | None) -> tuple[str, str] | None:
         text = base64.b64decode(token, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    if text.count(":") != 1:
-        # Both halves are form-urlencoded, so a literal colon can only be the separator.
+    # RFC 7617 §2: the user-id cannot contain a colon, so the FIRST colon separates; a literal
+    # colon in the secret (a client that did not form-urlencode it) stays part of the secret.
+    raw_id, colon, raw_secret = text.partition(":")
+    if not colon:
         return None
-    raw_id, raw_secret = text.split(":")
     client_id = _form_decode(raw_id)
     secret = _form_decode(raw_secret)
     if not client_id or not secret:

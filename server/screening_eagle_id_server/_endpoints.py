@@ -160,9 +160,9 @@ async def _read_form(request: Request, headers: _Headers, max_bytes: int) -> dic
     for field in fields:
         if not field:
             continue  # `a=1&&b=2`, a trailing `&`: empty sequences are skipped (WHATWG URL)
-        raw_name, eq, raw_value = field.partition("=")
-        if not eq:
-            raise _BadRequest(f"The body is not valid {_FORM}.")
+        # A field without `=` is a name with an empty value (WHATWG URL): an unknown one is
+        # then ignored (RFC 6749 §3.2), a bare `scope` reads as empty, hence missing.
+        raw_name, _, raw_value = field.partition("=")
         name = _form_decode(raw_name)
         # RFC 6749 §3.2: the server MUST ignore unrecognized parameters, and a parameter
         # MUST NOT be included more than once.
