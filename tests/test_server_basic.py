@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import typing
+from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from screening_eagle_id_server._basic import MAX_AUTHORIZATION_LENGTH, parse_basic_authorization
@@ -113,3 +116,17 @@ def test_any_form_encoded_pair_round_trips_unless_it_has_control_characters(
     if len(header(encoded)) > MAX_AUTHORIZATION_LENGTH:
         expected = None
     assert result == expected
+
+
+def test_the_spec_says_who_requires_form_encoding_and_that_this_server_decodes() -> None:
+    """The seed says only base64(client_id:client_secret); RFC 6749 §2.3.1 adds the encoding."""
+    from screening_eagle_id._credentials import ClientAuth
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text("utf-8"))
+    text = " ".join(spec["components"]["securitySchemes"]["basicAuth"]["description"].split())
+    assert "RFC 6749 section 2.3.1 requires" in text
+    assert "reference server decodes" in text
+    assert 'client_auth="basic_raw"' in text
+    assert "basic_raw" in typing.get_args(ClientAuth)
+    # This file's round-trip tests are the "decodes" the spec promises.
+    assert parse_basic_authorization(header("a%3Ab:c%2Bd")) == ("a:b", "c+d")
