@@ -366,7 +366,7 @@ def test_connection_refused_is_a_transport_error() -> None:
     assert info.value.retryable
     assert info.value.status_code is None
     assert len(sleeps) == RetryPolicy().attempts - 1
-    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert info.value.__cause__ is None  # the httpx error holds the request and its headers
     assert f"from http://127.0.0.1:{port}/api/id/v1/auth/token: ConnectError" in str(info.value)
 
 
@@ -589,7 +589,8 @@ def test_transport_errors_are_retried_and_typed(exc: Exception) -> None:
     assert len(endpoint.requests) == 3
     assert len(sleeps) == 2
     assert info.value.retryable
-    assert info.value.__cause__ is exc
+    assert info.value.__cause__ is None
+    assert type(exc).__name__ in str(info.value)
 
 
 def test_timeout_then_success() -> None:
@@ -953,7 +954,7 @@ def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token
 
 def test_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:
     clock, cache = FakeClock(), MemoryCache()
-    shared = _shared_token(clock, age=800)  # past any refresh point, 170 s before hard expiry
+    shared = _shared_token(clock, age=920)  # past any refresh point, 50 s before hard expiry
     endpoint = Endpoint(*[html(503)] * 10)
     tc = mock_client(endpoint, clock=clock, cache=cache, retry=RetryPolicy(attempts=2))
     cache.set(tc.cache_key, shared)
@@ -971,7 +972,7 @@ def test_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:
 
 def test_async_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:
     clock, cache = FakeClock(), MemoryCache()
-    shared = _shared_token(clock, age=800)
+    shared = _shared_token(clock, age=920)
     endpoint = Endpoint(*[html(503)] * 10)
 
     async def main() -> None:
