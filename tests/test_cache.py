@@ -6,10 +6,23 @@ FileCache/RedisCache tests live below the MemoryCache section (another module ow
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from datetime import UTC, datetime
 
-from screening_eagle_id import AsyncTokenCache, MemoryCache, Token, TokenCache, cache_key
+import pytest
+from screening_eagle_id import (
+    DEFAULT_TIMEOUT,
+    AsyncRedisCache,
+    AsyncTokenCache,
+    FileCache,
+    MemoryCache,
+    RedisCache,
+    RetryPolicy,
+    Token,
+    TokenCache,
+    cache_key,
+)
 
 # --- cache_key -------------------------------------------------------------------------------
 
@@ -94,3 +107,13 @@ def test_memory_cache_lock_is_per_key_and_excludes_other_threads() -> None:
             pass
     assert entered.wait(5)
     worker.join()
+
+
+# --- shared caches: the lock outlives one fetch ---------------------------------------------
+
+
+@pytest.mark.parametrize("cache_class", [FileCache, RedisCache, AsyncRedisCache])
+def test_default_lock_timeout_outlasts_a_fetch_with_default_retries(cache_class: type) -> None:
+    default = inspect.signature(cache_class).parameters["lock_timeout"].default
+    # The last try may start just before total_timeout and take a whole timeout itself.
+    assert default > RetryPolicy().total_timeout + DEFAULT_TIMEOUT

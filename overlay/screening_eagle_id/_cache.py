@@ -39,7 +39,12 @@ from typing import Protocol, runtime_checkable
 
 from ._token import Token
 
-__all__ = ["AsyncTokenCache", "MemoryCache", "TokenCache", "cache_key"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache", "cache_key"]
+
+#: Default seconds a shared cache's fetch lock is held for / waited on. Longer than one fetch
+#: with the default RetryPolicy and timeout can take (total_timeout 30 s, then a last try of
+#: up to 10 s per phase), so waiters never give up on a live holder and fetch alongside it.
+DEFAULT_LOCK_TIMEOUT = 60.0
 
 
 def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:

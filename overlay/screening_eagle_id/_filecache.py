@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 
+from ._cache import DEFAULT_LOCK_TIMEOUT
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -77,7 +78,12 @@ class FileCache:
     the lock at once; only a live, stuck one makes anyone wait that long).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 15.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ):
         if fcntl is None:  # pragma: no cover - not POSIX
             raise ConfigurationError(
                 "FileCache needs POSIX file locks (fcntl), which this platform lacks; "

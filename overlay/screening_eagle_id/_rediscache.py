@@ -39,6 +39,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
+from ._cache import DEFAULT_LOCK_TIMEOUT
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -217,7 +218,7 @@ class RedisCache(_RedisCacheBase):
         url_or_client: str | redis.Redis,
         *,
         prefix: str = "eagle-id:",
-        lock_timeout: float = 15.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
@@ -339,7 +340,7 @@ class AsyncRedisCache(_RedisCacheBase):
         url_or_client: str | redis.asyncio.Redis,
         *,
         prefix: str = "eagle-id:",
-        lock_timeout: float = 15.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
