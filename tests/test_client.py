@@ -9,7 +9,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -1297,3 +1297,83 @@ def test_async_a_transport_error_does_not_carry_the_request(fault: Exception) ->
     error = asyncio.run(main())
     assert type(fault).__name__ in str(error)
     assert _chain_leaks(error) == []
+
+
+# --- a whole try is bounded, not only each read ---------------------------------------------
+
+
+def _dripped(clock: FakeClock, sent: list[int], chunks: int) -> Iterator[bytes]:
+    """A token body in `chunks` pieces, one clock second apart (a server dripping bytes)."""
+    body = json.dumps({"access_token": "slow", "token_type": "Bearer", "expires_in": 3600})
+    size = -(-len(body) // chunks)
+    for start in range(0, len(body), size):
+        clock.advance(1.0)
+        sent.append(start)
+        yield body[start : start + size].encode()
+
+
+async def _adripped(clock: FakeClock, sent: list[int], chunks: int) -> AsyncIterator[bytes]:
+    for chunk in _dripped(clock, sent, chunks):
+        yield chunk
+
+
+def test_a_dripping_response_is_cut_off_after_timeout() -> None:
+    clock, sent = FakeClock(), []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=_dripped(clock, sent, 50))
+
+    tc = TokenClient(
+        URL,
+        CREDS,
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        clock=clock,
+        timeout=5.0,
+        retry=RetryPolicy(attempts=1),
+    )
+    with pytest.raises(TokenTransportError, match="ReadTimeout") as caught:
+        tc.get_token()
+    assert caught.value.retryable
+    assert len(sent) == 6  # stopped at the first chunk past the 5 s deadline, not after 50
+
+
+def test_a_slow_but_timely_response_is_accepted() -> None:
+    clock, sent = FakeClock(), []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=_dripped(clock, sent, 4))
+
+    tc = TokenClient(
+        URL,
+        CREDS,
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        clock=clock,
+        timeout=5.0,
+    )
+    assert tc.get_token().access_token == "slow"
+
+
+def test_async_a_dripping_response_is_cut_off_after_timeout() -> None:
+    clock, sent = FakeClock(), []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=_adripped(clock, sent, 50))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            tc = AsyncTokenClient(
+                URL,
+                CREDS,
+                scope="openid",
+                http_client=http,
+                clock=clock,
+                timeout=5.0,
+                retry=RetryPolicy(attempts=1),
+            )
+            with pytest.raises(TokenTransportError, match="ReadTimeout"):
+                await tc.get_token()
+
+    asyncio.run(main())
+    assert len(sent) == 6

@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import httpx
@@ -42,7 +42,12 @@ from screening_eagle_id_client.types import Response
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
-from ._exceptions import ConfigurationError, InsecureTransportError, TokenError
+from ._exceptions import (
+    ConfigurationError,
+    InsecureTransportError,
+    TokenError,
+    TokenTransportError,
+)
 from ._response import (
     error_fields,
     error_for_status,
@@ -63,7 +68,8 @@ __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-#: Seconds one token request may take (connect, write, read, pool), unless `timeout=` says.
+#: Seconds one token request may take, unless `timeout=` says: each phase (connect, write,
+#: each read, pool) and the whole request (the largest phase value of an `httpx.Timeout`).
 DEFAULT_TIMEOUT = 10.0
 
 # One SSL context for every client that verifies with the default CA bundle: building one
@@ -157,12 +163,66 @@ _last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.Cont
 )
 
 
+# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
+# that drips its body a byte at a time never trips them. So each try also has a deadline for
+# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
+# (clock, deadline) of the try in flight, set around it in this context variable.
+_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
+    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
+)
+
+
+def _past_deadline(request: httpx.Request) -> None:
+    limit = _deadline.get()
+    if limit is not None and limit[0]() > limit[1]:
+        raise httpx.ReadTimeout(
+            "the whole response took longer than the request timeout", request=request
+        )
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            _past_deadline(self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncDeadlineStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            _past_deadline(self._request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 def _remember(response: httpx.Response) -> None:
     _last_response.set(response)
+    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
+        response.stream = _DeadlineStream(response.stream, response.request)
 
 
 async def _aremember(response: httpx.Response) -> None:
     _last_response.set(response)
+    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
+        response.stream = _AsyncDeadlineStream(response.stream, response.request)
+
+
+def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
+    phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(phases) if phases else None
 
 
 # A caller-owned `http_client=` is plugged in as the *transport* of the httpx client the
@@ -283,6 +343,7 @@ class _TokenClientBase:
         self._basic = config.credentials.basic_value(client_auth)
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._request_limit = _whole_request_limit(self._timeout)
         self._retry = retry
         clock = clock or SYSTEM_CLOCK
         # Bound once: the hot path calls self._monotonic() and nothing else.
@@ -464,6 +525,12 @@ class _TokenClientBase:
             )
         raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
 
+    def _deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
+        """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
+        if self._request_limit is None:
+            return None
+        return self._monotonic, anchor + self._request_limit
+
     def _requested_url(self) -> str:
         """The URL the generated operation just requested (for messages), else the base URL."""
         raw = _last_response.get()
@@ -644,6 +711,7 @@ class TokenClient(_TokenClientBase):
         self._used = True
         anchor, wall = self._monotonic(), self._wall()
         reset = _last_response.set(None)
+        reset_deadline = _deadline.set(self._deadline_from(anchor))
         # Errors are raised after the except blocks, not inside them: the httpx exception
         # (as __cause__ or __context__) holds the request, and its headers the Basic value.
         failure: TokenError | None = None
@@ -656,6 +724,7 @@ class TokenClient(_TokenClientBase):
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
+            _deadline.reset(reset_deadline)
         if failure is not None:
             raise failure
         return self._interpret(response, wall, url), anchor
@@ -836,20 +905,30 @@ class AsyncTokenClient(_TokenClientBase):
         self._used = True
         anchor, wall = self._monotonic(), self._wall()
         reset = _last_response.set(None)
+        reset_deadline = _deadline.set(self._deadline_from(anchor))
         # Errors are raised after the except blocks, not inside them: the httpx exception
         # (as __cause__ or __context__) holds the request, and its headers the Basic value.
         failure: TokenError | None = None
         try:
-            response = await generate_auth_access_token.asyncio_detailed(
-                client=self._api, body=self._body
-            )
+            # The asyncio timeout also covers a server that drips its status line or headers.
+            async with asyncio.timeout(self._request_limit):
+                response = await generate_auth_access_token.asyncio_detailed(
+                    client=self._api, body=self._body
+                )
             url = self._requested_url()
         except httpx.RequestError as exc:
             failure = transport_error(exc, url=_url_of(exc, self._url))
+        except TimeoutError:
+            failure = TokenTransportError(
+                f"no usable response from {self._url}: no complete response within "
+                f"timeout={self._request_limit} s",
+                retryable=True,
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
+            _deadline.reset(reset_deadline)
         if failure is not None:
             raise failure
         return self._interpret(response, wall, url), anchor
