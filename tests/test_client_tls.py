@@ -22,10 +22,11 @@ from screening_eagle_id import (
     AsyncTokenClient,
     ClientCredentials,
     ConfigurationError,
+    RetryPolicy,
     TokenClient,
     TokenTransportError,
 )
-from screening_eagle_id import _client as client_module
+from screening_eagle_id import _transport as client_module
 from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Settings, create_app
 
 DEMO = ClientCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
@@ -209,7 +210,7 @@ def test_https_fetches_verify_the_certificate(self_signed: tuple[Path, Path]) ->
         # The shared default context refuses a certificate no CA vouches for ...
         with (
             TokenClient(
-                url, DEMO, scope="openid", retry=client_module.RetryPolicy(attempts=1)
+                url, DEMO, scope="openid", retry=RetryPolicy(attempts=1)
             ) as client,
             pytest.raises(TokenTransportError, match=r"(?i)certificate"),
         ):

@@ -1,305 +1,54 @@
 """`TokenClient` and `AsyncTokenClient`: cached, single-flight client-credentials tokens.
 
-The one place the overlay touches the network, and it does so only through the generated
-operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`.
+Both are thin drivers of one `TokenEngine` (`_engine.py`), which holds every decision: they
+carry out its effects, blocking or awaited (`_drive.py`), against this client's own lock, the
+shared cache and the endpoint (`_transport.py`), and decide nothing themselves.
 
 State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
 monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
-read, one clock call and one comparison: no lock, no hashing, no allocation. Every other
-decision is a pure function in `_token.py`.
-
-Refresh-ahead runs in the thread (or task) of the first caller past the refresh point, not in
-a background thread: that caller pays one request's latency while every other caller keeps
-getting the current token; there is no thread to start, stop, or leave behind at interpreter
-exit or after a fork, the sync and async clients behave the same, and an idle client makes no
-requests at all. A refresh-ahead is a single try (no retry sleeps in a caller's thread); when
-it fails, the refresh point moves back by a growing backoff (`retry_refresh_at`).
+read, one clock call and one comparison: no lock, no generator, no allocation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import copy
-import ipaddress
 import logging
-import os
 import random as _random
-import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import httpx
-from attrs import frozen
 from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.api.auth import generate_auth_access_token
-from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
-from screening_eagle_id_client.types import Response
+from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
-from ._exceptions import (
-    ConfigurationError,
-    InsecureTransportError,
-    TokenError,
-    TokenTransportError,
+from ._drive import Sleep, adrive, drive
+from ._engine import (
+    Acquire,
+    DeleteCache,
+    Effect,
+    LockCache,
+    Log,
+    ReadCache,
+    Release,
+    RetryPolicy,
+    Send,
+    TokenEngine,
+    UnlockCache,
+    WriteCache,
 )
-from ._response import (
-    error_fields,
-    error_for_status,
-    error_from_body,
-    parse_retry_after,
-    transport_error,
-)
-from ._token import (
-    Token,
-    parse_token_response,
-    refresh_fraction,
-    retry_refresh_at,
-    schedule,
-    schedule_cached,
-)
+from ._exceptions import ConfigurationError
+from ._token import Token
+from ._transport import DEFAULT_TIMEOUT, Transport, Verify, check_url
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
 logger = logging.getLogger("screening_eagle_id")
-
-#: Seconds one token request may take, unless `timeout=` says: each phase (connect, write,
-#: each read, pool) and the whole request (the largest phase value of an `httpx.Timeout`).
-DEFAULT_TIMEOUT = 10.0
-
-# One SSL context for every client that verifies with the default CA bundle: building one
-# (loading the bundle) takes 30-50 ms, which each new client would otherwise pay on its first
-# fetch. Created on the first fetch that needs it, once per process; the environment's
-# SSL_CERT_FILE / SSL_CERT_DIR are read then, as httpx reads them.
-_default_ssl_context: ssl.SSLContext | None = None
-_ssl_lock = threading.Lock()
-_warned_unverified = False
-
-Verify = bool | str | os.PathLike[str] | ssl.SSLContext
-
-
-def _shared_ssl_context() -> ssl.SSLContext:
-    global _default_ssl_context
-    context = _default_ssl_context
-    if context is None:
-        with _ssl_lock:
-            if _default_ssl_context is None:
-                _default_ssl_context = httpx.create_ssl_context()
-            context = _default_ssl_context
-    return context
-
-
-def _verify_setting(verify: Verify) -> bool | ssl.SSLContext:
-    """`verify=` as the generated client takes it: True (the shared context, made when first
-    needed), a caller's context, False, or a context for a CA bundle file or directory."""
-    global _warned_unverified
-    if verify is True or isinstance(verify, ssl.SSLContext):
-        return verify
-    if verify is False:
-        if not _warned_unverified:
-            _warned_unverified = True
-            logger.warning(
-                "verify=False: TLS certificates of the token endpoint are not checked; "
-                "anyone on the network path can read the client secret"
-            )
-        return False
-    if not isinstance(verify, str | os.PathLike):
-        raise ConfigurationError(
-            f"verify must be True, False, a CA bundle path or an ssl.SSLContext, not {verify!r}"
-        )
-    path = os.fspath(verify)
-    try:
-        if os.path.isdir(path):
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(f"verify={path!r}: cannot load CA certificates: {exc}") from None
-
-
-@frozen
-class RetryPolicy:
-    """How one fetch is retried: 5xx, 429 and transport errors only, 4xx never.
-
-    Up to `attempts` tries in all; before try n+1 wait a "full jitter" backoff,
-    uniform(0, min(max_backoff, backoff * 2**(n-1))), or the server's `Retry-After` capped at
-    `max_retry_after`. No retry starts if it would end its wait past `total_timeout`
-    seconds after the first try began.
-    """
-
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0
-    total_timeout: float = 30.0
-
-    def delay(self, failures: int, error: TokenError, rand: float) -> float:
-        """Seconds to wait after the `failures`-th failed try (>= 1); `rand` in [0, 1)."""
-        if error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_after)
-        return min(self.max_backoff, self.backoff * 2.0 ** (failures - 1)) * rand
-
-
-_SINGLE_TRY = RetryPolicy(attempts=1)
-
-
-class _Entry(NamedTuple):
-    token: Token
-    refresh_at: float  # monotonic
-    hard_expiry: float  # monotonic
-
-
-# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
-# when a documented status carries a body it cannot parse, or (ValueError) on a status
-# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
-# our own httpx client remembers the last response in this context variable (hooks run in
-# the caller's thread, or task, so concurrent fetches never see each other's).
-_last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
-    "screening_eagle_id_last_response", default=None
-)
-
-
-# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
-# that drips its body a byte at a time never trips them. So each try also has a deadline for
-# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
-# (clock, deadline) of the try in flight, set around it in this context variable.
-_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
-    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
-)
-
-
-def _past_deadline(request: httpx.Request) -> None:
-    limit = _deadline.get()
-    if limit is not None and limit[0]() > limit[1]:
-        raise httpx.ReadTimeout(
-            "the whole response took longer than the request timeout", request=request
-        )
-
-
-class _DeadlineStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _AsyncDeadlineStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def _remember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
-        response.stream = _DeadlineStream(response.stream, response.request)
-
-
-async def _aremember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
-        response.stream = _AsyncDeadlineStream(response.stream, response.request)
-
-
-def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
-    phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
-    return max(phases) if phases else None
-
-
-# A caller-owned `http_client=` is plugged in as the *transport* of the httpx client the
-# generated `AuthenticatedClient` builds (through its `httpx_args`), not with
-# `set_httpx_client()`: the generated client puts the Basic credentials into the default
-# headers of a client it builds, and has no per-request headers, so handing it the
-# caller's client would either send no credentials or mean writing the secret into the
-# caller's `client.headers` for good. This way the secret stays on our own thin client,
-# while the caller's client carries the bytes: its connection pool, proxies, TLS settings
-# and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
-# redirects are not followed, and closing us never closes it.
-class _ViaClient(httpx.BaseTransport):
-    def __init__(self, client: httpx.Client) -> None:
-        self._client = client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
-
-    def close(self) -> None:
-        """The caller owns the client: leave it open."""
-
-
-class _AsyncViaClient(httpx.AsyncBaseTransport):
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        """The caller owns the client: leave it open."""
-
-
-def _url_of(exc: httpx.RequestError, default: str) -> str:
-    try:
-        return str(exc.request.url)
-    except RuntimeError:  # raised before a request existed
-        return default
-
-
-def _copy_or_none(exc: Exception) -> Exception | None:
-    """A copy of `exc` without traceback, cause or context; None if its type cannot be rebuilt."""
-    try:
-        return copy.copy(exc)
-    except Exception:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
-    # the resolver, and credentials must not depend on it.
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_url(url: str, allow_insecure_http: bool) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        # Not echoed: a malformed URL may well carry a password.
-        raise ConfigurationError("the token endpoint URL is not a valid URL") from None
-    if parsed.userinfo:
-        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
-        raise InsecureTransportError(
-            f"refusing to send client credentials over plain http to {parsed.host}; use "
-            "https, or pass allow_insecure_http=True if the network is trusted"
-        )
-    return str(parsed).rstrip("/")
 
 
 def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
@@ -310,8 +59,8 @@ def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
     return unique
 
 
-class _TokenClientBase:
-    """Configuration, state and every decision shared by the sync and async clients."""
+class _TokenClientBase(TokenEngine):
+    """Configuration shared by the sync and async clients; the decisions are the engine's."""
 
     def __init__(
         self,
@@ -320,82 +69,38 @@ class _TokenClientBase:
         *,
         scope: str | Iterable[str] | None,
         profile: str | None,
+        http_client: httpx.Client | httpx.AsyncClient | None,
+        verify: Verify,
         timeout: float | httpx.Timeout,
-        retry: RetryPolicy,
+        retry: RetryPolicy | None,
         client_auth: ClientAuth,
         allow_insecure_http: bool,
         clock: Clock | None,
         random: Callable[[], float],
     ) -> None:
+        super().__init__(retry=retry or RetryPolicy(), clock=clock or SYSTEM_CLOCK, random=random)
         config = resolve_config(
             base_url,
             credentials,
             scope if scope is None or isinstance(scope, str) else " ".join(scope),
             profile=profile,
         )
-        self._url = _check_url(config.url, allow_insecure_http)
+        self._url = check_url(config.url, allow_insecure_http)
         self._credentials = config.credentials
         self._scopes = _normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
-        self._body = TokenRequest(
-            grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
-        )
-        self._basic = config.credentials.basic_value(client_auth)
+        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
+        basic = config.credentials.basic_value(client_auth)
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._request_limit = _whole_request_limit(self._timeout)
-        self._retry = retry
-        clock = clock or SYSTEM_CLOCK
-        # Bound once: the hot path calls self._monotonic() and nothing else.
-        self._monotonic = clock.monotonic
-        self._wall = clock.time
-        self._random = random
-        self._entry: _Entry | None = None
-        self._refresh_failures = 0
-        # Fetches (not refresh-aheads) finished so far, and the error of the last one if it
-        # failed: a caller that queued on the lock while a fetch was in flight gets that
-        # fetch's error instead of redoing the whole fetch, retries and all.
-        self._fetches = 0
-        self._failure: Exception | None = None
-        self._used = False
-        self._closed = False
-        self._api_instance: AuthenticatedClient | None = None
-        self._httpx_args: dict[str, Any] = {}
-        self._verify: bool | ssl.SSLContext = True
-        self._shared_context = False
-
-    def _set_transport(
-        self, httpx_args: dict[str, Any], verify: Verify, via_caller_client: bool
-    ) -> None:
-        if via_caller_client and verify is not True:
-            raise ConfigurationError(
-                "verify= applies to the client's own connections; with http_client= the "
-                "TLS settings are those of your client"
-            )
-        self._httpx_args = httpx_args
-        # With a caller's client the generated client's default stays: the bytes go through
-        # the caller's client and its TLS settings, and no context of ours is ever used.
-        self._verify = True if via_caller_client else _verify_setting(verify)
-        self._shared_context = self._verify is True and not via_caller_client
+        is_async = isinstance(self, AsyncTokenClient)
+        self._transport = Transport(
+            self._url, basic, body, self._scope_set, timeout, self._monotonic, type(self).__name__
+        )
+        self._transport.plug(http_client, verify, is_async=is_async)
 
     @property
     def _api(self) -> AuthenticatedClient:
-        # Built on the first fetch (it builds its httpx client then too): a client that only
-        # ever reads a shared cache never pays for an SSL context.
-        api = self._api_instance
-        if api is None:
-            verify = _shared_ssl_context() if self._shared_context else self._verify
-            api = self._api_instance = AuthenticatedClient(
-                base_url=self._url,
-                token=self._basic,
-                prefix="Basic",
-                timeout=self._timeout,
-                follow_redirects=False,
-                raise_on_unexpected_status=False,
-                httpx_args=self._httpx_args,
-                verify_ssl=verify,
-            )
-        return api
+        return self._transport.api
 
     def __repr__(self) -> str:
         return (
@@ -423,136 +128,9 @@ class _TokenClientBase:
         """The key this client's tokens are cached under (see `cache_key()`)."""
         return self._key
 
-    # -- decisions (no I/O) ---------------------------------------------------------------
-
-    def _entry_for(self, token: Token, anchor: float) -> _Entry:
-        """State for a token we fetched: anchored to the monotonic time before sending."""
-        sched = schedule(anchor, token.lifetime, refresh_fraction(self._random()))
-        return _Entry(token, sched.refresh_at, sched.hard_expiry)
-
-    def _adoptable(self, token: Token | None) -> _Entry | None:
-        """State for a token found in the cache, if it is new to us and still valid.
-
-        One already past its refresh point is adopted too (with the refresh due now) when it
-        outlives ours: it is served, and the next call refreshes ahead (one try, backing off
-        on failure), so an endpoint outage never reaches callers while a valid token is cached.
-        """
-        if token is None:
-            return None
-        current = self._entry
-        if current is not None and current.token.access_token == token.access_token:
-            return None
-        now = self._monotonic()
-        sched = schedule_cached(
-            token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
-        )
-        if now >= sched.hard_expiry:
-            return None
-        if now >= sched.refresh_at:
-            if current is not None and sched.hard_expiry <= current.hard_expiry:
-                return None  # no better than the token we hold
-            return _Entry(token, now, sched.hard_expiry)
-        return _Entry(token, sched.refresh_at, sched.hard_expiry)
-
-    def _fetched(self, failure: Exception | None) -> None:
-        """Record how a fetch under the lock ended (see `_failed_while_waiting`)."""
-        self._fetches += 1
-        # Kept without its traceback (a copy), which would keep the failed call's frames alive.
-        self._failure = None if failure is None else _copy_or_none(failure)
-
-    def _failed_while_waiting(self, seen: int) -> None:
-        """Raise the error of a fetch that finished while this caller waited for the lock
-        (`seen` is `_fetches` read before waiting). A copy: each caller's raise sets its own
-        traceback, and concurrent raises must not mutate one shared exception object."""
-        failure = self._failure
-        if failure is None or self._fetches == seen:
-            return
-        again = _copy_or_none(failure)
-        if again is not None:
-            raise again from None
-
-    def _refresh_failed(self, entry: _Entry, exc: BaseException) -> Token:
-        """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
-        self._refresh_failures += 1
-        now = self._monotonic()
-        retry_at = retry_refresh_at(now, self._refresh_failures, entry.hard_expiry, self._random())
-        logger.warning(
-            "token refresh-ahead failed (%s); still serving the current token, "
-            "next attempt in %.1f s",
-            exc,
-            retry_at - now,
-        )
-        if self._entry is entry:
-            self._entry = entry._replace(refresh_at=retry_at)
-        return entry.token
-
-    def _interpret(
-        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
-    ) -> Token:
-        """The token in a response from the generated operation, or the matching TokenError."""
-        try:
-            return self._interpret_parsed(response, wall, url)
-        except TokenError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            # A bug or an absurd value in a response must still surface as a TokenError.
-            status = int(response.status_code)
-            raise TokenError(
-                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
-                status_code=status,
-                error="invalid_response",
-                error_description=f"{type(exc).__name__}: {exc}"[:200],
-            ) from None
-
-    def _interpret_parsed(
-        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
-    ) -> Token:
-        parsed = response.parsed
-        status = int(response.status_code)
-        if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
-                parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
-            )
-        if isinstance(parsed, ErrorResponse):
-            # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
-            error, description = error_fields(parsed.to_dict())
-            raise error_for_status(
-                status,
-                error,
-                description,
-                url=url,
-                retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
-            )
-        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
-
-    def _deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
-        """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
-        if self._request_limit is None:
-            return None
-        return self._monotonic, anchor + self._request_limit
-
-    def _requested_url(self) -> str:
-        """The URL the generated operation just requested (for messages), else the base URL."""
-        raw = _last_response.get()
-        return str(raw.request.url) if raw is not None else self._url
-
-    def _unparseable(self, exc: Exception, wall: float) -> TokenError:
-        """The generated parser raised on the last response: report it from the raw bytes."""
-        raw = _last_response.get()
-        if raw is None:
-            raise exc
-        return error_from_body(
-            raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
-        )
-
-    def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
-        logger.info(
-            "token request failed (%s); retrying in %.2f s (attempt %d of %d)",
-            exc,
-            delay,
-            tries + 1,
-            self._retry.attempts,
-        )
+    @staticmethod
+    def _log(effect: Log) -> None:
+        logger.log(effect.level, effect.message, *effect.args)
 
 
 class TokenClient(_TokenClientBase):
@@ -586,8 +164,10 @@ class TokenClient(_TokenClientBase):
             credentials,
             scope=scope,
             profile=profile,
+            http_client=http_client,
+            verify=verify,
             timeout=timeout,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             client_auth=client_auth,
             allow_insecure_http=allow_insecure_http,
             clock=clock,
@@ -596,144 +176,54 @@ class TokenClient(_TokenClientBase):
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
-        if http_client is not None:
-            httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
-        self._set_transport(httpx_args, verify, http_client is not None)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
         entry = self._entry
         if entry is not None and self._monotonic() < entry[1]:
             return entry[0]
-        return self._get_token_slow()
-
-    def _get_token_slow(self) -> Token:
-        entry = self._entry
-        if entry is not None and self._monotonic() < entry.hard_expiry:
-            # Refresh-ahead: the first caller refreshes, everyone else keeps the current token.
-            if not self._lock.acquire(blocking=False):
-                return entry.token
-            try:
-                entry = self._entry
-                if entry is None or self._monotonic() >= entry.hard_expiry:
-                    return self._refresh(ahead=False).token
-                if self._monotonic() < entry.refresh_at:
-                    return entry.token  # refreshed while we looked
-                try:
-                    return self._refresh(ahead=True).token
-                except Exception as exc:  # any failure is invisible while the token is valid
-                    return self._refresh_failed(entry, exc)
-            finally:
-                self._lock.release()
-        seen = self._fetches
-        with self._lock:
-            entry = self._entry
-            if entry is not None and self._monotonic() < entry.hard_expiry:
-                return entry.token  # another thread fetched while we waited
-            self._failed_while_waiting(seen)
-            return self._refresh(ahead=False).token
-
-    def _refresh(self, *, ahead: bool) -> _Entry:
-        """Adopt a newer token from the cache, or fetch one under the cache's lock. Holds _lock."""
-        if ahead:
-            return self._refresh_once(ahead=True)
-        try:
-            entry = self._refresh_once(ahead=False)
-        except Exception as exc:
-            self._fetched(exc)
-            raise
-        self._fetched(None)
-        return entry
-
-    def _refresh_once(self, *, ahead: bool) -> _Entry:
-        entry = self._adoptable(self._cache.get(self._key))
-        if entry is None:
-            with self._cache.lock(self._key):
-                entry = self._adoptable(self._cache.get(self._key))
-                if entry is None:
-                    entry = self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
-        self._entry = entry
-        self._refresh_failures = 0
-        return entry
-
-    def _fetch_and_store(self, policy: RetryPolicy) -> _Entry:
-        token, anchor = self._fetch(policy)
-        entry = self._entry_for(token, anchor)
-        self._cache.set(self._key, token)
-        return entry
+        return drive(self.get_flow(), self._do)
 
     def fetch_token(self) -> Token:
         """A new token from the endpoint, bypassing every cache (then cached as usual)."""
-        with self._lock:
-            entry = self._fetch_and_store(self._retry)
-            self._entry = entry
-            self._refresh_failures = 0
-            return entry.token
+        return drive(self.fetch_flow(), self._do)
 
     def invalidate(self, token: Token | None = None) -> bool:
         """Forget the cached token, or only `token` if it is still the cached one (as after a
         401 from a resource server). Returns whether anything was forgotten."""
-        with self._lock:
-            entry = self._entry
-            if token is not None and (
-                entry is None or entry.token.access_token != token.access_token
-            ):
-                return False
-            self._entry = None
-            with self._cache.lock(self._key):
-                cached = self._cache.get(self._key)
-                if cached is not None and (
-                    token is None or cached.access_token == token.access_token
-                ):
-                    self._cache.delete(self._key)
-            return True
+        return drive(self.invalidate_flow(token), self._do)
 
-    def _fetch(self, policy: RetryPolicy) -> tuple[Token, float]:
-        started = self._monotonic()
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return self._fetch_once()
-            except TokenError as exc:
-                if not exc.retryable or tries >= policy.attempts:
-                    raise
-                delay = policy.delay(tries, exc, self._random())
-                if self._monotonic() - started + delay > policy.total_timeout:
-                    raise
-                self._log_retry(exc, delay, tries)
-                self._sleep(delay)
-
-    def _fetch_once(self) -> tuple[Token, float]:
-        if self._closed:
-            raise RuntimeError("TokenClient is closed")
-        self._used = True
-        anchor, wall = self._monotonic(), self._wall()
-        reset = _last_response.set(None)
-        reset_deadline = _deadline.set(self._deadline_from(anchor))
-        # Errors are raised after the except blocks, not inside them: the httpx exception
-        # (as __cause__ or __context__) holds the request, and its headers the Basic value.
-        failure: TokenError | None = None
-        try:
-            response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
-            url = self._requested_url()
-        except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            failure = self._unparseable(exc, wall)
-        finally:
-            _last_response.reset(reset)
-            _deadline.reset(reset_deadline)
-        if failure is not None:
-            raise failure
-        return self._interpret(response, wall, url), anchor
+    def _do(self, effect: Effect) -> Any:
+        """Carry out one effect of the engine, blocking."""
+        match effect:
+            case Send(anchor=anchor, wall=wall):
+                return self._transport.send(anchor, wall)
+            case Acquire(wait=True):
+                return self._lock.__enter__()  # as `with` does: a test's lock counts waiters
+            case Acquire(wait=False):
+                return self._lock.acquire(blocking=False)
+            case Release():
+                return self._lock.release()
+            case ReadCache():
+                return self._cache.get(self._key)
+            case WriteCache(token=token):
+                return self._cache.set(self._key, token)
+            case LockCache():
+                handle = self._cache.lock(self._key)
+                handle.__enter__()
+                return handle
+            case UnlockCache(handle=handle):
+                return handle.__exit__(None, None, None)
+            case DeleteCache():
+                return self._cache.delete(self._key)
+            case Sleep(seconds=seconds):
+                return self._sleep(seconds)
+            case Log():
+                return self._log(effect)
 
     def close(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
-        self._closed = True
-        if self._used:
-            self._api.get_httpx_client().close()
+        self._transport.close()
 
     def __enter__(self) -> TokenClient:
         return self
@@ -770,8 +260,10 @@ class AsyncTokenClient(_TokenClientBase):
             credentials,
             scope=scope,
             profile=profile,
+            http_client=http_client,
+            verify=verify,
             timeout=timeout,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             client_auth=client_auth,
             allow_insecure_http=allow_insecure_http,
             clock=clock,
@@ -785,10 +277,6 @@ class AsyncTokenClient(_TokenClientBase):
             weakref.WeakKeyDictionary()
         )
         self._locks_guard = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
-        if http_client is not None:
-            httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
-        self._set_transport(httpx_args, verify, http_client is not None)
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -803,141 +291,49 @@ class AsyncTokenClient(_TokenClientBase):
         entry = self._entry
         if entry is not None and self._monotonic() < entry[1]:
             return entry[0]
-        return await self._get_token_slow()
-
-    async def _get_token_slow(self) -> Token:
-        lock = self._lock()
-        entry = self._entry
-        if entry is not None and self._monotonic() < entry.hard_expiry:
-            if lock.locked():
-                return entry.token  # someone is refreshing ahead: keep the current token
-            async with lock:  # free, so this acquires without suspending
-                entry = self._entry
-                if entry is None or self._monotonic() >= entry.hard_expiry:
-                    return (await self._refresh(ahead=False)).token
-                if self._monotonic() < entry.refresh_at:
-                    return entry.token
-                try:
-                    return (await self._refresh(ahead=True)).token
-                except Exception as exc:  # any failure is invisible while the token is valid
-                    return self._refresh_failed(entry, exc)
-        seen = self._fetches
-        async with lock:
-            entry = self._entry
-            if entry is not None and self._monotonic() < entry.hard_expiry:
-                return entry.token
-            self._failed_while_waiting(seen)
-            return (await self._refresh(ahead=False)).token
-
-    async def _refresh(self, *, ahead: bool) -> _Entry:
-        if ahead:
-            return await self._refresh_once(ahead=True)
-        try:
-            entry = await self._refresh_once(ahead=False)
-        except Exception as exc:
-            self._fetched(exc)
-            raise
-        self._fetched(None)
-        return entry
-
-    async def _refresh_once(self, *, ahead: bool) -> _Entry:
-        entry = self._adoptable(await self._cache.aget(self._key))
-        if entry is None:
-            async with self._cache.alock(self._key):
-                entry = self._adoptable(await self._cache.aget(self._key))
-                if entry is None:
-                    entry = await self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
-        self._entry = entry
-        self._refresh_failures = 0
-        return entry
-
-    async def _fetch_and_store(self, policy: RetryPolicy) -> _Entry:
-        token, anchor = await self._fetch(policy)
-        entry = self._entry_for(token, anchor)
-        await self._cache.aset(self._key, token)
-        return entry
+        return await adrive(self.get_flow(), self._do)
 
     async def fetch_token(self) -> Token:
         """A new token from the endpoint, bypassing every cache (then cached as usual)."""
-        async with self._lock():
-            entry = await self._fetch_and_store(self._retry)
-            self._entry = entry
-            self._refresh_failures = 0
-            return entry.token
+        return await adrive(self.fetch_flow(), self._do)
 
     async def invalidate(self, token: Token | None = None) -> bool:
         """Forget the cached token, or only `token` if it is still the cached one (as after a
         401 from a resource server). Returns whether anything was forgotten."""
-        async with self._lock():
-            entry = self._entry
-            if token is not None and (
-                entry is None or entry.token.access_token != token.access_token
-            ):
-                return False
-            self._entry = None
-            async with self._cache.alock(self._key):
-                cached = await self._cache.aget(self._key)
-                if cached is not None and (
-                    token is None or cached.access_token == token.access_token
-                ):
-                    await self._cache.adelete(self._key)
-            return True
+        return await adrive(self.invalidate_flow(token), self._do)
 
-    async def _fetch(self, policy: RetryPolicy) -> tuple[Token, float]:
-        started = self._monotonic()
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return await self._fetch_once()
-            except TokenError as exc:
-                if not exc.retryable or tries >= policy.attempts:
-                    raise
-                delay = policy.delay(tries, exc, self._random())
-                if self._monotonic() - started + delay > policy.total_timeout:
-                    raise
-                self._log_retry(exc, delay, tries)
-                await self._sleep(delay)
-
-    async def _fetch_once(self) -> tuple[Token, float]:
-        if self._closed:
-            raise RuntimeError("AsyncTokenClient is closed")
-        self._used = True
-        anchor, wall = self._monotonic(), self._wall()
-        reset = _last_response.set(None)
-        reset_deadline = _deadline.set(self._deadline_from(anchor))
-        # Errors are raised after the except blocks, not inside them: the httpx exception
-        # (as __cause__ or __context__) holds the request, and its headers the Basic value.
-        failure: TokenError | None = None
-        try:
-            # The asyncio timeout also covers a server that drips its status line or headers.
-            async with asyncio.timeout(self._request_limit):
-                response = await generate_auth_access_token.asyncio_detailed(
-                    client=self._api, body=self._body
-                )
-            url = self._requested_url()
-        except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
-        except TimeoutError:
-            failure = TokenTransportError(
-                f"no usable response from {self._url}: no complete response within "
-                f"timeout={self._request_limit} s",
-                retryable=True,
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            failure = self._unparseable(exc, wall)
-        finally:
-            _last_response.reset(reset)
-            _deadline.reset(reset_deadline)
-        if failure is not None:
-            raise failure
-        return self._interpret(response, wall, url), anchor
+    async def _do(self, effect: Effect) -> Any:
+        """Carry out one effect of the engine, awaited."""
+        match effect:
+            case Send(anchor=anchor, wall=wall):
+                return await self._transport.asend(anchor, wall)
+            case Acquire(wait=wait):
+                lock = self._lock()
+                if not wait and lock.locked():
+                    return False
+                return await lock.acquire()  # when free, without suspending
+            case Release():
+                return self._lock().release()
+            case ReadCache():
+                return await self._cache.aget(self._key)
+            case WriteCache(token=token):
+                return await self._cache.aset(self._key, token)
+            case LockCache():
+                handle = self._cache.alock(self._key)
+                await handle.__aenter__()
+                return handle
+            case UnlockCache(handle=handle):
+                return await handle.__aexit__(None, None, None)
+            case DeleteCache():
+                return await self._cache.adelete(self._key)
+            case Sleep(seconds=seconds):
+                return await self._sleep(seconds)
+            case Log():
+                return self._log(effect)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
-        self._closed = True
-        if self._used:
-            await self._api.get_async_httpx_client().aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncTokenClient:
         return self

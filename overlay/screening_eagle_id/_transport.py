@@ -1,0 +1,448 @@
+"""The token endpoint over HTTP: one try of a token request, and everything around it.
+
+The one place the overlay touches the network, and it does so only through the generated
+operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`. `Transport.send()`
+and `asend()` make one try and return its outcome as a value, a `Token` or a `TokenError`
+(never raising one): whether to retry is the engine's decision (`_engine.py`). Also here:
+checking the endpoint URL, TLS settings, and a caller's `http_client=` plugged in as our
+transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ipaddress
+import logging
+import os
+import ssl
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+from screening_eagle_id_client import AuthenticatedClient
+from screening_eagle_id_client.api.auth import generate_auth_access_token
+from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
+from screening_eagle_id_client.types import Response
+
+from ._exceptions import ConfigurationError, InsecureTransportError, TokenError, TokenTransportError
+from ._response import (
+    error_fields,
+    error_for_status,
+    error_from_body,
+    parse_retry_after,
+    transport_error,
+)
+from ._token import Token, parse_token_response
+
+__all__ = ["DEFAULT_TIMEOUT", "Transport", "Verify", "check_url"]
+
+logger = logging.getLogger("screening_eagle_id")
+
+#: Seconds one token request may take, unless `timeout=` says: each phase (connect, write,
+#: each read, pool) and the whole request (the largest phase value of an `httpx.Timeout`).
+DEFAULT_TIMEOUT = 10.0
+
+# One SSL context for every client that verifies with the default CA bundle: building one
+# (loading the bundle) takes 30-50 ms, which each new client would otherwise pay on its first
+# fetch. Created on the first fetch that needs it, once per process; the environment's
+# SSL_CERT_FILE / SSL_CERT_DIR are read then, as httpx reads them.
+_default_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+_warned_unverified = False
+
+Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    global _default_ssl_context
+    context = _default_ssl_context
+    if context is None:
+        with _ssl_lock:
+            if _default_ssl_context is None:
+                _default_ssl_context = httpx.create_ssl_context()
+            context = _default_ssl_context
+    return context
+
+
+def _verify_setting(verify: Verify) -> bool | ssl.SSLContext:
+    """`verify=` as the generated client takes it: True (the shared context, made when first
+    needed), a caller's context, False, or a context for a CA bundle file or directory."""
+    global _warned_unverified
+    if verify is True or isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        if not _warned_unverified:
+            _warned_unverified = True
+            logger.warning(
+                "verify=False: TLS certificates of the token endpoint are not checked; "
+                "anyone on the network path can read the client secret"
+            )
+        return False
+    if not isinstance(verify, str | os.PathLike):
+        raise ConfigurationError(
+            f"verify must be True, False, a CA bundle path or an ssl.SSLContext, not {verify!r}"
+        )
+    path = os.fspath(verify)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"verify={path!r}: cannot load CA certificates: {exc}") from None
+
+
+# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
+# when a documented status carries a body it cannot parse, or (ValueError) on a status
+# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
+# our own httpx client remembers the last response in this context variable (hooks run in
+# the caller's thread, or task, so concurrent fetches never see each other's).
+_last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
+    "screening_eagle_id_last_response", default=None
+)
+
+
+# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
+# that drips its body a byte at a time never trips them. So each try also has a deadline for
+# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
+# (clock, deadline) of the try in flight, set around it in this context variable.
+_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
+    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
+)
+
+
+def _past_deadline(request: httpx.Request) -> None:
+    limit = _deadline.get()
+    if limit is not None and limit[0]() > limit[1]:
+        raise httpx.ReadTimeout(
+            "the whole response took longer than the request timeout", request=request
+        )
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            _past_deadline(self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncDeadlineStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            _past_deadline(self._request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def _remember(response: httpx.Response) -> None:
+    _last_response.set(response)
+    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
+        response.stream = _DeadlineStream(response.stream, response.request)
+
+
+async def _aremember(response: httpx.Response) -> None:
+    _last_response.set(response)
+    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
+        response.stream = _AsyncDeadlineStream(response.stream, response.request)
+
+
+def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
+    phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(phases) if phases else None
+
+
+# A caller-owned `http_client=` is plugged in as the *transport* of the httpx client the
+# generated `AuthenticatedClient` builds (through its `httpx_args`), not with
+# `set_httpx_client()`: the generated client puts the Basic credentials into the default
+# headers of a client it builds, and has no per-request headers, so handing it the
+# caller's client would either send no credentials or mean writing the secret into the
+# caller's `client.headers` for good. This way the secret stays on our own thin client,
+# while the caller's client carries the bytes: its connection pool, proxies, TLS settings
+# and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
+# redirects are not followed, and closing us never closes it.
+class _ViaClient(httpx.BaseTransport):
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+    def close(self) -> None:
+        """The caller owns the client: leave it open."""
+
+
+class _AsyncViaClient(httpx.AsyncBaseTransport):
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        """The caller owns the client: leave it open."""
+
+
+def _url_of(exc: httpx.RequestError, default: str) -> str:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # raised before a request existed
+        return default
+
+
+def _is_loopback(host: str) -> bool:
+    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
+    # the resolver, and credentials must not depend on it.
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow_insecure_http: bool) -> str:
+    """`url` checked and without a trailing slash; ConfigurationError or
+    InsecureTransportError (plain http to a non-loopback host) otherwise."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        # Not echoed: a malformed URL may well carry a password.
+        raise ConfigurationError("the token endpoint URL is not a valid URL") from None
+    if parsed.userinfo:
+        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
+    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
+        raise InsecureTransportError(
+            f"refusing to send client credentials over plain http to {parsed.host}; use "
+            "https, or pass allow_insecure_http=True if the network is trusted"
+        )
+    return str(parsed).rstrip("/")
+
+
+class _Try:
+    """Around one request: sets `_last_response` and `_deadline`, and turns whatever the
+    request raised into the `TokenError` it means (kept in `failure`, never raised here: the
+    httpx exception, as __cause__ or __context__, holds the request and its Basic value)."""
+
+    def __init__(self, transport: Transport, anchor: float, wall: float) -> None:
+        self._transport = transport
+        self._wall = wall
+        self.response: Response[ErrorResponse | TokenResponse] | None = None
+        self.failure: TokenError | None = None
+        self.url = transport.url
+        self._reset = _last_response.set(None)
+        self._reset_deadline = _deadline.set(transport.deadline_from(anchor))
+
+    def __enter__(self) -> _Try:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        transport = self._transport
+        try:
+            if exc is None:
+                self.url = _requested_url(transport)
+            elif isinstance(exc, httpx.RequestError):
+                self.failure = transport_error(exc, url=_url_of(exc, transport.url))
+            elif isinstance(exc, TimeoutError):
+                self.failure = TokenTransportError(
+                    f"no usable response from {transport.url}: no complete response within "
+                    f"timeout={transport.request_limit} s",
+                    retryable=True,
+                )
+            elif isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
+                self.failure = _unparseable(self._wall)  # None: a bug of ours, raised as is
+            return self.failure is not None
+        finally:
+            _last_response.reset(self._reset)
+            _deadline.reset(self._reset_deadline)
+
+    def outcome(self) -> Token | TokenError:
+        if self.failure is not None:
+            return self.failure
+        assert self.response is not None
+        return self._transport.interpret(self.response, self._wall, self.url)
+
+
+class Transport:
+    """How a token client reaches the endpoint: our own thin httpx client, built on first use,
+    carrying the Basic credentials; a caller's `http_client=` becomes its transport."""
+
+    def __init__(
+        self,
+        url: str,
+        basic: str,
+        body: TokenRequest,
+        scope: frozenset[str],
+        timeout: float | httpx.Timeout,
+        monotonic: Callable[[], float],
+        name: str,
+    ) -> None:
+        self.url = url
+        self._basic = basic
+        self.body = body
+        self._scope = scope
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.request_limit = _whole_request_limit(self._timeout)
+        self._monotonic = monotonic
+        self._name = name
+        self.used = False
+        self._closed = False
+        self._api_instance: AuthenticatedClient | None = None
+        self._httpx_args: dict[str, Any] = {}
+        self._verify: bool | ssl.SSLContext = True
+        self._shared_context = False
+
+    def plug(self, http_client: Any, verify: Verify, *, is_async: bool) -> None:
+        """Use `http_client` (a caller's `httpx.Client`, or `AsyncClient` when `is_async`; left
+        open) to carry the bytes, or else our own connections, verified as `verify` says."""
+        via = http_client is not None
+        if via and verify is not True:
+            raise ConfigurationError(
+                "verify= applies to the client's own connections; with http_client= the "
+                "TLS settings are those of your client"
+            )
+        hook: Any = _aremember if is_async else _remember
+        self._httpx_args = {"event_hooks": {"response": [hook]}}
+        if via:
+            plugged = _AsyncViaClient(http_client) if is_async else _ViaClient(http_client)
+            self._httpx_args.update(transport=plugged, trust_env=False)
+        # With a caller's client the generated client's default stays: the bytes go through
+        # the caller's client and its TLS settings, and no context of ours is ever used.
+        self._verify = True if via else _verify_setting(verify)
+        self._shared_context = self._verify is True and not via
+
+    @property
+    def api(self) -> AuthenticatedClient:
+        """The generated client, built on the first try (it builds its httpx client then too):
+        a client that only ever reads a shared cache never pays for an SSL context."""
+        api = self._api_instance
+        if api is None:
+            verify = _shared_ssl_context() if self._shared_context else self._verify
+            api = self._api_instance = AuthenticatedClient(
+                base_url=self.url,
+                token=self._basic,
+                prefix="Basic",
+                timeout=self._timeout,
+                follow_redirects=False,
+                raise_on_unexpected_status=False,
+                httpx_args=self._httpx_args,
+                verify_ssl=verify,
+            )
+        return api
+
+    def _start(self, anchor: float, wall: float) -> _Try:
+        if self._closed:
+            raise RuntimeError(f"{self._name} is closed")
+        self.used = True
+        return _Try(self, anchor, wall)
+
+    def send(self, anchor: float, wall: float) -> Token | TokenError:
+        """One blocking try, started at `anchor` (monotonic) / `wall`."""
+        with self._start(anchor, wall) as attempt:
+            attempt.response = generate_auth_access_token.sync_detailed(
+                client=self.api, body=self.body
+            )
+        return attempt.outcome()
+
+    async def asend(self, anchor: float, wall: float) -> Token | TokenError:
+        """One awaited try; the asyncio timeout also covers a server that drips its status
+        line or headers."""
+        with self._start(anchor, wall) as attempt:
+            async with asyncio.timeout(self.request_limit):
+                attempt.response = await generate_auth_access_token.asyncio_detailed(
+                    client=self.api, body=self.body
+                )
+        return attempt.outcome()
+
+    def close(self) -> None:
+        """Close the connections we opened (never a caller's `http_client`)."""
+        self._closed = True
+        if self.used:
+            self.api.get_httpx_client().close()
+
+    async def aclose(self) -> None:
+        """`close()` for the async client."""
+        self._closed = True
+        if self.used:
+            await self.api.get_async_httpx_client().aclose()
+
+    def deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
+        """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
+        if self.request_limit is None:
+            return None
+        return self._monotonic, anchor + self.request_limit
+
+    def interpret(
+        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
+    ) -> Token | TokenError:
+        """The token in a response from the generated operation, or the matching TokenError."""
+        try:
+            return self._interpret_parsed(response, wall, url)
+        except TokenError as exc:
+            return exc
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # A bug or an absurd value in a response must still surface as a TokenError.
+            status = int(response.status_code)
+            return TokenError(
+                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                status_code=status,
+                error="invalid_response",
+                error_description=f"{type(exc).__name__}: {exc}"[:200],
+            )
+
+    def _interpret_parsed(
+        self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
+    ) -> Token:
+        parsed = response.parsed
+        status = int(response.status_code)
+        if status == 200 and isinstance(parsed, TokenResponse):
+            return parse_token_response(
+                parsed.to_dict(), requested_scope=self._scope, issued_at=wall
+            )
+        if isinstance(parsed, ErrorResponse):
+            # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
+            error, description = error_fields(parsed.to_dict())
+            raise error_for_status(
+                status,
+                error,
+                description,
+                url=url,
+                retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+            )
+        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
+
+
+def _requested_url(transport: Transport) -> str:
+    """The URL the generated operation just requested (for messages), else the base URL."""
+    raw = _last_response.get()
+    return str(raw.request.url) if raw is not None else transport.url
+
+
+def _unparseable(wall: float) -> TokenError | None:
+    """The generated parser raised on the last response: report it from the raw bytes."""
+    raw = _last_response.get()
+    if raw is None:
+        return None
+    return error_from_body(
+        raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
+    )
