@@ -209,9 +209,7 @@ def test_https_fetches_verify_the_certificate(self_signed: tuple[Path, Path]) ->
     with https_server(cert, key) as url:
         # The shared default context refuses a certificate no CA vouches for ...
         with (
-            TokenClient(
-                url, DEMO, scope="openid", retry=RetryPolicy(attempts=1)
-            ) as client,
+            TokenClient(url, DEMO, scope="openid", retry=RetryPolicy(attempts=1)) as client,
             pytest.raises(TokenTransportError, match=r"(?i)certificate"),
         ):
             client.get_token()
