@@ -26,7 +26,7 @@ from screening_eagle_id import (
     TokenClient,
     TokenTransportError,
 )
-from screening_eagle_id import _transport as client_module
+from screening_eagle_id import _connect as client_module
 from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Settings, create_app
 
 DEMO = ClientCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)

@@ -26,6 +26,7 @@ from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
+from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
 from ._drive import Sleep, adrive, drive
 from ._engine import (
@@ -44,7 +45,7 @@ from ._engine import (
 )
 from ._exceptions import ConfigurationError
 from ._token import Token
-from ._transport import DEFAULT_TIMEOUT, Transport, Verify, check_url
+from ._transport import DEFAULT_TIMEOUT, Transport
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
