@@ -34,10 +34,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from functools import partial
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._drive import Flow, Sleep, adrive, drive
 from ._exceptions import ConfigurationError
+from ._lockwait import Attempt, Outcome, Probe, probe, wait_for_lock
 from ._token import Token
 
 try:
@@ -189,31 +192,12 @@ class FileCache:
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[bool]:
-        fd = self._open_lock(key)
-        if fd is None:
-            yield False
-            return
+        fd, locked = self._open_lock(key), False
         try:
-            deadline = time.monotonic() + self._lock_timeout
-            delay = _POLL_FIRST
-            token_file = self._file(key, ".json")
-            seen = _identity(token_file)
-            while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
-                    yield False  # the holder stored a token: read it, stop waiting
-                    return
-                if time.monotonic() >= deadline:
-                    _lock_timed_out(key, self._lock_timeout)
-                    yield False
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, _POLL_MAX)
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            locked = fd is not None and drive(self._wait(key), partial(self._do, fd, key))
+            yield locked
         finally:
-            os.close(fd)
+            _release(fd, locked)
 
     # -- AsyncTokenCache: the same files; disk I/O in a worker thread ------------------------
 
@@ -235,32 +219,45 @@ class FileCache:
 
     @contextlib.asynccontextmanager
     async def _alock(self, key: str) -> AsyncIterator[bool]:
-        fd = self._open_lock(key)
-        if fd is None:
-            yield False
-            return
+        fd, locked = self._open_lock(key), False
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._lock_timeout
-            delay = _POLL_FIRST
-            token_file = self._file(key, ".json")
-            seen = _identity(token_file)
-            while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
-                    yield False  # the holder stored a token: read it, stop waiting
-                    return
-                if loop.time() >= deadline:
-                    _lock_timed_out(key, self._lock_timeout)
-                    yield False
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _POLL_MAX)
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            locked = fd is not None and await adrive(self._wait(key), partial(self._ado, fd, key))
+            yield locked
         finally:
-            os.close(fd)
+            _release(fd, locked)
+
+    # -- the lock wait: one generator (`_lockwait.py`), driven blocking or awaited ---------
+
+    def _wait(self, key: str) -> Flow[Probe | Sleep, bool]:
+        """Wait for the flock on `<key>.lock`; whether we hold it."""
+        outcome = yield from wait_for_lock(
+            probe,
+            timeout=self._lock_timeout,
+            first=_POLL_FIRST,
+            cap=_POLL_MAX,
+            clock=time.monotonic,
+        )
+        if outcome is Outcome.TIMED_OUT:
+            _lock_timed_out(key, self._lock_timeout)
+        return outcome is Outcome.LOCKED
+
+    def _do(self, fd: int, key: str, effect: Probe | Sleep) -> Attempt | None:
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return None
+        return self._probe(fd, key)
+
+    async def _ado(self, fd: int, key: str, effect: Probe | Sleep) -> Attempt | None:
+        if isinstance(effect, Sleep):
+            await asyncio.sleep(effect.seconds)
+            return None
+        return self._probe(fd, key)
+
+    def _probe(self, fd: int, key: str) -> Attempt:
+        """Which token file is there now (a `set()` renames a new one into place), then one
+        non-blocking try of the flock."""
+        seen = _identity(self._file(key, ".json"))
+        return Attempt(_try_flock(fd), seen)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -311,6 +308,16 @@ def _prepare_dir(path: Path) -> None:
         )
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigurationError(f"token cache folder {path} is not writable")
+
+
+def _release(fd: int | None, locked: bool) -> None:
+    if fd is None:
+        return
+    try:
+        if locked:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
