@@ -39,8 +39,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
+from attrs import frozen
+
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._drive import Flow, Sleep, adrive, drive
 from ._exceptions import ConfigurationError
+from ._lockwait import Attempt, Outcome, wait_for_lock
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -104,6 +108,41 @@ def _secrets_of(url: str) -> list[str]:
     except ValueError:
         return []
     return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
+
+
+class _Call:
+    """One Redis command: `<client or pipeline>.<method>(*args, **kwargs)`."""
+
+    __slots__ = ("args", "kwargs", "method")
+
+    def __init__(self, method: str, *args: object, **kwargs: object) -> None:
+        self.method, self.args, self.kwargs = method, args, kwargs
+
+
+@frozen
+class _Pipeline:
+    """Commands sent in one round trip (no transaction). Result: their results."""
+
+    calls: tuple[_Call, ...]
+
+
+@frozen
+class _Release:
+    """The compare-and-delete script on lock `name` for `owner`."""
+
+    name: str
+    owner: str
+
+
+_Command = _Call | _Pipeline | _Release
+_Effect = _Command | Sleep
+_AWAY = object()  # a command's result when Redis is skipped or failed
+
+
+def _queued(pipe: Any, calls: tuple[_Call, ...]) -> Any:
+    for call in calls:
+        getattr(pipe, call.method)(*call.args, **call.kwargs)
+    return pipe
 
 
 class _RedisCacheBase:
@@ -192,10 +231,61 @@ class _RedisCacheBase:
             self._lock_timeout,
         )
 
-    @staticmethod
-    def _stored_meanwhile(first: bool, seen: object, entry: object) -> bool:
-        """While we waited, the lock holder stored a (new) token: read it, stop waiting."""
-        return not first and entry is not None and entry != seen
+    # -- every operation as a generator of Redis commands, driven blocking or awaited --------
+
+    def _guarded(self, what: str, command: _Command) -> Flow[_Effect, Any]:
+        """One command; `_AWAY` when Redis is skipped or fails (logged, never raised)."""
+        if self._skipping():
+            return _AWAY
+        try:
+            result = yield command
+        except self._errors as exc:
+            self._failed(what, exc)
+            return _AWAY
+        self._ok()
+        return result
+
+    def _get(self, key: str) -> Flow[_Effect, Token | None]:
+        raw = yield from self._guarded("get", _Call("get", self._token_key(key)))
+        return None if raw is _AWAY else self._decode(key, raw)
+
+    def _set(self, key: str, token: Token) -> Flow[_Effect, None]:
+        value, ttl_ms = self._encode(token)
+        name = self._token_key(key)
+        if ttl_ms > 0:
+            yield from self._guarded("set", _Call("set", name, value, px=ttl_ms))
+        else:
+            yield from self._guarded("set", _Call("delete", name))
+
+    def _delete(self, key: str) -> Flow[_Effect, None]:
+        yield from self._guarded("delete", _Call("delete", self._token_key(key)))
+
+    def _acquire(self, key: str) -> Flow[_Effect | Sleep, tuple[str, str, bool]]:
+        """Wait for the fetch lock: (lock name, our owner value, whether we hold it)."""
+        name, owner = self._lock_key(key), secrets.token_hex(16)
+        ttl_ms = max(1, int(self._lock_timeout * 1000))
+        try_lock = _Pipeline(
+            (_Call("set", name, owner, nx=True, px=ttl_ms), _Call("get", self._token_key(key)))
+        )
+
+        def probe() -> Flow[_Effect, Attempt | None]:
+            result = yield from self._guarded("lock", try_lock)
+            return None if result is _AWAY else Attempt(bool(result[0]), result[1])
+
+        outcome = yield from wait_for_lock(
+            probe,
+            timeout=self._wait_budget(),
+            first=_POLL_FIRST,
+            cap=_POLL_MAX,
+            clock=time.monotonic,
+            rand=random.random,
+        )
+        if outcome is Outcome.TIMED_OUT:
+            self._lock_timed_out(key)
+        return name, owner, outcome is Outcome.LOCKED
+
+    def _unlock(self, name: str, owner: str) -> Flow[_Effect, None]:
+        yield from self._guarded("unlock", _Release(name, owner))  # else it expires by itself
 
     def _wait_budget(self) -> float:
         # A little past the lock's own expiry, so a crashed holder's lock is taken over
@@ -241,41 +331,15 @@ class RedisCache(_RedisCacheBase):
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
-        if self._skipping():
-            return None
-        try:
-            raw = self._client.get(self._token_key(key))
-        except self._errors as exc:
-            self._failed("get", exc)
-            return None
-        self._ok()
-        return self._decode(key, raw)
+        return drive(self._get(key), self._do)
 
     def set(self, key: str, token: Token) -> None:
         """Store `token` under `key` until it expires (nothing when Redis is away)."""
-        if self._skipping():
-            return
-        value, ttl_ms = self._encode(token)
-        try:
-            if ttl_ms > 0:
-                self._client.set(self._token_key(key), value, px=ttl_ms)
-            else:
-                self._client.delete(self._token_key(key))
-        except self._errors as exc:
-            self._failed("set", exc)
-            return
-        self._ok()
+        drive(self._set(key, token), self._do)
 
     def delete(self, key: str) -> None:
         """Forget `key` (no error when absent or when Redis is away)."""
-        if self._skipping():
-            return
-        try:
-            self._client.delete(self._token_key(key))
-        except self._errors as exc:
-            self._failed("delete", exc)
-            return
-        self._ok()
+        drive(self._delete(key), self._do)
 
     def lock(self, key: str) -> AbstractContextManager[bool]:
         """Serialise token fetches for `key` across hosts; yields whether it was locked
@@ -285,38 +349,25 @@ class RedisCache(_RedisCacheBase):
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[bool]:
-        name, owner = self._lock_key(key), secrets.token_hex(16)
-        ttl_ms = max(1, int(self._lock_timeout * 1000))
-        deadline = time.monotonic() + self._wait_budget()
-        delay = _POLL_FIRST
-        acquired, first, seen = False, True, None
-        while not self._skipping():
-            try:
-                with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = pipe.execute()
-            except self._errors as exc:
-                self._failed("lock", exc)
-                break
-            self._ok()
-            acquired = bool(locked)
-            if acquired or self._stored_meanwhile(first, seen, entry):
-                break
-            first, seen = False, entry
-            if time.monotonic() >= deadline:
-                self._lock_timed_out(key)
-                break
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, _POLL_MAX)
+        name, owner, acquired = drive(self._acquire(key), self._do)
         try:
             yield acquired
         finally:
             if acquired:
-                try:
-                    self._release(keys=[name], args=[owner])
-                except self._errors as exc:
-                    self._failed("unlock", exc)  # it expires by itself
+                drive(self._unlock(name, owner), self._do)
+
+    def _do(self, effect: _Effect | Sleep) -> Any:
+        """Carry out one command, blocking."""
+        match effect:
+            case _Call(method=method, args=args, kwargs=kwargs):
+                return getattr(self._client, method)(*args, **kwargs)
+            case _Pipeline(calls=calls):
+                with self._client.pipeline(transaction=False) as pipe:
+                    return _queued(pipe, calls).execute()
+            case _Release(name=name, owner=owner):
+                return self._release(keys=[name], args=[owner])
+            case Sleep(seconds=seconds):
+                return time.sleep(seconds)
 
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
@@ -363,41 +414,15 @@ class AsyncRedisCache(_RedisCacheBase):
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
-        if self._skipping():
-            return None
-        try:
-            raw = await self._client.get(self._token_key(key))
-        except self._errors as exc:
-            self._failed("get", exc)
-            return None
-        self._ok()
-        return self._decode(key, raw)
+        return await adrive(self._get(key), self._do)
 
     async def aset(self, key: str, token: Token) -> None:
         """Store `token` under `key` until it expires (nothing when Redis is away)."""
-        if self._skipping():
-            return
-        value, ttl_ms = self._encode(token)
-        try:
-            if ttl_ms > 0:
-                await self._client.set(self._token_key(key), value, px=ttl_ms)
-            else:
-                await self._client.delete(self._token_key(key))
-        except self._errors as exc:
-            self._failed("set", exc)
-            return
-        self._ok()
+        await adrive(self._set(key, token), self._do)
 
     async def adelete(self, key: str) -> None:
         """Forget `key` (no error when absent or when Redis is away)."""
-        if self._skipping():
-            return
-        try:
-            await self._client.delete(self._token_key(key))
-        except self._errors as exc:
-            self._failed("delete", exc)
-            return
-        self._ok()
+        await adrive(self._delete(key), self._do)
 
     def alock(self, key: str) -> AbstractAsyncContextManager[bool]:
         """Serialise token fetches for `key` across hosts; yields whether it was locked."""
@@ -405,39 +430,25 @@ class AsyncRedisCache(_RedisCacheBase):
 
     @contextlib.asynccontextmanager
     async def _alock(self, key: str) -> AsyncIterator[bool]:
-        name, owner = self._lock_key(key), secrets.token_hex(16)
-        ttl_ms = max(1, int(self._lock_timeout * 1000))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait_budget()
-        delay = _POLL_FIRST
-        acquired, first, seen = False, True, None
-        while not self._skipping():
-            try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = await pipe.execute()
-            except self._errors as exc:
-                self._failed("lock", exc)
-                break
-            self._ok()
-            acquired = bool(locked)
-            if acquired or self._stored_meanwhile(first, seen, entry):
-                break
-            first, seen = False, entry
-            if loop.time() >= deadline:
-                self._lock_timed_out(key)
-                break
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, _POLL_MAX)
+        name, owner, acquired = await adrive(self._acquire(key), self._do)
         try:
             yield acquired
         finally:
             if acquired:
-                try:
-                    await self._release(keys=[name], args=[owner])
-                except self._errors as exc:
-                    self._failed("unlock", exc)
+                await adrive(self._unlock(name, owner), self._do)
+
+    async def _do(self, effect: _Effect | Sleep) -> Any:
+        """Carry out one command, awaited."""
+        match effect:
+            case _Call(method=method, args=args, kwargs=kwargs):
+                return await getattr(self._client, method)(*args, **kwargs)
+            case _Pipeline(calls=calls):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    return await _queued(pipe, calls).execute()
+            case _Release(name=name, owner=owner):
+                return await self._release(keys=[name], args=[owner])
+            case Sleep(seconds=seconds):
+                return await asyncio.sleep(seconds)
 
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
