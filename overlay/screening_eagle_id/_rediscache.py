@@ -27,24 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
-import random
-import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
-
-from attrs import frozen
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._drive import Flow, Sleep, adrive, drive
-from ._exceptions import ConfigurationError
-from ._lockwait import Attempt, Outcome, wait_for_lock
+from ._drive import Sleep, adrive, drive
+from ._rediscore import Call, Pipeline, RedisCacheBase, RedisEffect, ReleaseLock, queued
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -53,8 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncRedisCache", "RedisCache"]
 
-logger = logging.getLogger("screening_eagle_id")
-
 # Deletes the lock only if it still holds our owner value (atomic in Redis).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -62,238 +50,11 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-# Lock polling: start fast, back off to _POLL_MAX, with jitter so waiters don't move in step.
-_POLL_FIRST, _POLL_MAX = 0.005, 0.1
 # Seconds a command may take before Redis counts as away (for caches built from a URL).
 _SOCKET_TIMEOUT = 2.0
 
 
-def _import_redis() -> ModuleType:
-    try:
-        import redis
-        import redis.asyncio
-    except ImportError:
-        raise ConfigurationError(
-            "RedisCache needs the 'redis' package: pip install 'screening-eagle-id[redis]'"
-        ) from None
-    return redis
-
-
-def _public_url(url: str) -> str:
-    """The URL for repr and logs: no password (userinfo masked) and no query or fragment,
-    which may carry one too (redis-py reads `?password=`)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:  # a malformed netloc or port: show nothing of it
-        return "<unparseable Redis URL>"
-    user = parts.username or ""
-    if parts.password is not None:
-        user += ":***"
-    netloc = f"{user}@{host}" if user else host
-    public = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return public + ("?***" if parts.query or parts.fragment else "")
-
-
-def _secrets_of(url: str) -> list[str]:
-    """Every password the URL carries (userinfo and query), to scrub from error messages."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or ""]
-        found += [v for k, vs in parse_qs(parts.query).items() if "password" in k for v in vs]
-    except ValueError:
-        return []
-    return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
-
-
-class _Call:
-    """One Redis command: `<client or pipeline>.<method>(*args, **kwargs)`."""
-
-    __slots__ = ("args", "kwargs", "method")
-
-    def __init__(self, method: str, *args: object, **kwargs: object) -> None:
-        self.method, self.args, self.kwargs = method, args, kwargs
-
-
-@frozen
-class _Pipeline:
-    """Commands sent in one round trip (no transaction). Result: their results."""
-
-    calls: tuple[_Call, ...]
-
-
-@frozen
-class _Release:
-    """The compare-and-delete script on lock `name` for `owner`."""
-
-    name: str
-    owner: str
-
-
-_Command = _Call | _Pipeline | _Release
-_Effect = _Command | Sleep
-_AWAY = object()  # a command's result when Redis is skipped or failed
-
-
-def _queued(pipe: Any, calls: tuple[_Call, ...]) -> Any:
-    for call in calls:
-        getattr(pipe, call.method)(*call.args, **call.kwargs)
-    return pipe
-
-
-class _RedisCacheBase:
-    """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
-
-    def __init__(
-        self, url_or_client: object, prefix: str, lock_timeout: float, outage_backoff: float
-    ) -> None:
-        self._redis = _import_redis()
-        self._errors: tuple[type[BaseException], ...] = (
-            self._redis.exceptions.RedisError,
-            OSError,
-        )
-        self._prefix = prefix
-        self._lock_timeout = lock_timeout
-        self._owns_client = isinstance(url_or_client, str)
-        self._secrets: list[str] = []
-        if isinstance(url_or_client, str):
-            self._where = _public_url(url_or_client)
-            self._secrets = _secrets_of(url_or_client)
-        else:
-            self._where = f"<{type(url_or_client).__name__}>"
-        self._down = False
-        self._down_guard = threading.Lock()
-        self._outage_backoff = outage_backoff
-        self._skip_until = 0.0  # monotonic; Redis is not tried before this
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
-
-    def _token_key(self, key: str) -> str:
-        return f"{self._prefix}token:{key}"
-
-    def _lock_key(self, key: str) -> str:
-        return f"{self._prefix}lock:{key}"
-
-    def _decode(self, key: str, raw: Any) -> Token | None:
-        if raw is None:
-            return None
-        try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):
-            logger.warning(
-                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
-            )
-            return None
-
-    @staticmethod
-    def _encode(token: Token) -> tuple[str, int]:
-        """The value to store and its TTL in milliseconds (<= 0: already expired)."""
-        ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
-        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
-
-    def _skipping(self) -> bool:
-        return self._down and time.monotonic() < self._skip_until
-
-    def _failed(self, what: str, exc: BaseException) -> None:
-        self._skip_until = time.monotonic() + self._outage_backoff
-        message = f"{type(exc).__name__}: {exc}"
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        with self._down_guard:
-            first, self._down = not self._down, True
-        if first:
-            logger.warning(
-                "token cache: Redis at %s failed (%s, during %s); fetching tokens directly "
-                "until it is back",
-                self._where,
-                message,
-                what,
-            )
-        else:
-            logger.debug("token cache: Redis still failing (%s, during %s)", message, what)
-
-    def _ok(self) -> None:
-        if self._down:
-            with self._down_guard:
-                was_down, self._down = self._down, False
-            if was_down:
-                logger.info("token cache: Redis at %s is back", self._where)
-
-    def _lock_timed_out(self, key: str) -> None:
-        logger.warning(
-            "token cache: Redis lock for %s… still held after %.1f s; fetching without it",
-            key[:12],
-            self._lock_timeout,
-        )
-
-    # -- every operation as a generator of Redis commands, driven blocking or awaited --------
-
-    def _guarded(self, what: str, command: _Command) -> Flow[_Effect, Any]:
-        """One command; `_AWAY` when Redis is skipped or fails (logged, never raised)."""
-        if self._skipping():
-            return _AWAY
-        try:
-            result = yield command
-        except self._errors as exc:
-            self._failed(what, exc)
-            return _AWAY
-        self._ok()
-        return result
-
-    def _get(self, key: str) -> Flow[_Effect, Token | None]:
-        raw = yield from self._guarded("get", _Call("get", self._token_key(key)))
-        return None if raw is _AWAY else self._decode(key, raw)
-
-    def _set(self, key: str, token: Token) -> Flow[_Effect, None]:
-        value, ttl_ms = self._encode(token)
-        name = self._token_key(key)
-        if ttl_ms > 0:
-            yield from self._guarded("set", _Call("set", name, value, px=ttl_ms))
-        else:
-            yield from self._guarded("set", _Call("delete", name))
-
-    def _delete(self, key: str) -> Flow[_Effect, None]:
-        yield from self._guarded("delete", _Call("delete", self._token_key(key)))
-
-    def _acquire(self, key: str) -> Flow[_Effect | Sleep, tuple[str, str, bool]]:
-        """Wait for the fetch lock: (lock name, our owner value, whether we hold it)."""
-        name, owner = self._lock_key(key), secrets.token_hex(16)
-        ttl_ms = max(1, int(self._lock_timeout * 1000))
-        try_lock = _Pipeline(
-            (_Call("set", name, owner, nx=True, px=ttl_ms), _Call("get", self._token_key(key)))
-        )
-
-        def probe() -> Flow[_Effect, Attempt | None]:
-            result = yield from self._guarded("lock", try_lock)
-            return None if result is _AWAY else Attempt(bool(result[0]), result[1])
-
-        outcome = yield from wait_for_lock(
-            probe,
-            timeout=self._wait_budget(),
-            first=_POLL_FIRST,
-            cap=_POLL_MAX,
-            clock=time.monotonic,
-            rand=random.random,
-        )
-        if outcome is Outcome.TIMED_OUT:
-            self._lock_timed_out(key)
-        return name, owner, outcome is Outcome.LOCKED
-
-    def _unlock(self, name: str, owner: str) -> Flow[_Effect, None]:
-        yield from self._guarded("unlock", _Release(name, owner))  # else it expires by itself
-
-    def _wait_budget(self) -> float:
-        # A little past the lock's own expiry, so a crashed holder's lock is taken over
-        # (and the fetch stays single-flight) rather than ignored by every waiter at once.
-        return self._lock_timeout + 2 * _POLL_MAX
-
-
-class RedisCache(_RedisCacheBase):
+class RedisCache(RedisCacheBase):
     """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
 
     `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
@@ -356,15 +117,15 @@ class RedisCache(_RedisCacheBase):
             if acquired:
                 drive(self._unlock(name, owner), self._do)
 
-    def _do(self, effect: _Effect | Sleep) -> Any:
+    def _do(self, effect: RedisEffect | Sleep) -> Any:
         """Carry out one command, blocking."""
         match effect:
-            case _Call(method=method, args=args, kwargs=kwargs):
+            case Call(method=method, args=args, kwargs=kwargs):
                 return getattr(self._client, method)(*args, **kwargs)
-            case _Pipeline(calls=calls):
+            case Pipeline(calls=calls):
                 with self._client.pipeline(transaction=False) as pipe:
-                    return _queued(pipe, calls).execute()
-            case _Release(name=name, owner=owner):
+                    return queued(pipe, calls).execute()
+            case ReleaseLock(name=name, owner=owner):
                 return self._release(keys=[name], args=[owner])
             case Sleep(seconds=seconds):
                 return time.sleep(seconds)
@@ -381,7 +142,7 @@ class RedisCache(_RedisCacheBase):
         self.close()
 
 
-class AsyncRedisCache(_RedisCacheBase):
+class AsyncRedisCache(RedisCacheBase):
     """`RedisCache` for `AsyncTokenClient`: implements `AsyncTokenCache` with
     `redis.asyncio`. Takes a URL or a `redis.asyncio.Redis`; like any asyncio Redis client,
     use it from one event loop."""
@@ -437,15 +198,15 @@ class AsyncRedisCache(_RedisCacheBase):
             if acquired:
                 await adrive(self._unlock(name, owner), self._do)
 
-    async def _do(self, effect: _Effect | Sleep) -> Any:
+    async def _do(self, effect: RedisEffect | Sleep) -> Any:
         """Carry out one command, awaited."""
         match effect:
-            case _Call(method=method, args=args, kwargs=kwargs):
+            case Call(method=method, args=args, kwargs=kwargs):
                 return await getattr(self._client, method)(*args, **kwargs)
-            case _Pipeline(calls=calls):
+            case Pipeline(calls=calls):
                 async with self._client.pipeline(transaction=False) as pipe:
-                    return await _queued(pipe, calls).execute()
-            case _Release(name=name, owner=owner):
+                    return await queued(pipe, calls).execute()
+            case ReleaseLock(name=name, owner=owner):
                 return await self._release(keys=[name], args=[owner])
             case Sleep(seconds=seconds):
                 return await asyncio.sleep(seconds)
