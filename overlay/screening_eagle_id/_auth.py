@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from typing import TypeVar
 
 import httpx
 from attrs import frozen
@@ -67,45 +68,50 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Drive `flow()` for `httpx.Client`, getting tokens from the `TokenClient`."""
-        tokens = self._tokens
-        if not isinstance(tokens, TokenClient):
-            raise TypeError("BearerAuth with an AsyncTokenClient needs an httpx.AsyncClient")
-        flow = self.flow(request)
-        step = next(flow)
-        while True:
-            reply: httpx.Response | Token
+        tokens = self._tokens_as(TokenClient, "an AsyncTokenClient needs an httpx.AsyncClient")
+        flow, step = self._start(request)
+        while step is not None:
             if isinstance(step, _NeedToken):
                 if step.rejected is not None:
                     tokens.invalidate(step.rejected)
-                reply = tokens.get_token()
+                step = _send(flow, tokens.get_token())
             else:
-                reply = yield step
-            try:
-                step = flow.send(reply)
-            except StopIteration:
-                return
+                step = _send(flow, (yield step))
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Drive `flow()` for `httpx.AsyncClient`, awaiting tokens from the `AsyncTokenClient`."""
-        tokens = self._tokens
-        if not isinstance(tokens, AsyncTokenClient):
-            raise TypeError("BearerAuth with a TokenClient needs an httpx.Client")
-        flow = self.flow(request)
-        step = next(flow)
-        while True:
-            reply: httpx.Response | Token
+        tokens = self._tokens_as(AsyncTokenClient, "a TokenClient needs an httpx.Client")
+        flow, step = self._start(request)
+        while step is not None:
             if isinstance(step, _NeedToken):
                 if step.rejected is not None:
                     await tokens.invalidate(step.rejected)
-                reply = await tokens.get_token()
+                step = _send(flow, await tokens.get_token())
             else:
-                reply = yield step
-            try:
-                step = flow.send(reply)
-            except StopIteration:
-                return
+                step = _send(flow, (yield step))
+
+    def _tokens_as(self, kind: type[T], mismatch: str) -> T:
+        if not isinstance(self._tokens, kind):
+            raise TypeError(f"BearerAuth with {mismatch}")
+        return self._tokens
+
+    def _start(self, request: httpx.Request) -> tuple[_Flow, httpx.Request | _NeedToken | None]:
+        flow = self.flow(request)
+        return flow, next(flow)
+
+
+_Flow = Generator[httpx.Request | _NeedToken, httpx.Response | Token, None]
+T = TypeVar("T", TokenClient, AsyncTokenClient)
+
+
+def _send(flow: _Flow, reply: httpx.Response | Token) -> httpx.Request | _NeedToken | None:
+    """The flow's next step after `reply`; None when it has finished."""
+    try:
+        return flow.send(reply)
+    except StopIteration:
+        return None
 
 
 def _replayable(request: httpx.Request) -> bool:
