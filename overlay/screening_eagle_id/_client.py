@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ from ._engine import (
     UnlockCache,
     WriteCache,
 )
+from ._entry import binding_key
 from ._exceptions import ConfigurationError
 from ._token import Token
 from ._transport import DEFAULT_TIMEOUT, Transport
@@ -79,7 +81,6 @@ class _TokenClientBase(TokenEngine):
         clock: Clock | None,
         random: Callable[[], float],
     ) -> None:
-        super().__init__(retry=retry or RetryPolicy(), clock=clock or SYSTEM_CLOCK, random=random)
         config = resolve_config(
             base_url,
             credentials,
@@ -93,6 +94,13 @@ class _TokenClientBase(TokenEngine):
         body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        super().__init__(
+            retry=retry or RetryPolicy(),
+            clock=clock or SYSTEM_CLOCK,
+            random=random,
+            scope=self._scope_set,
+            binding=partial(binding_key, config.credentials.client_secret, self._key),
+        )
         is_async = isinstance(self, AsyncTokenClient)
         self._transport = Transport(
             self._url, basic, body, self._scope_set, timeout, self._monotonic, type(self).__name__

@@ -42,6 +42,7 @@ from attrs import frozen
 
 from ._clock import Clock
 from ._drive import Flow, Sleep
+from ._entry import EntryError, verify
 from ._exceptions import TokenError
 from ._token import Token, refresh_fraction, retry_refresh_at, schedule, schedule_cached
 
@@ -49,7 +50,7 @@ __all__ = [
     "Acquire",
     "DeleteCache",
     "Effect",
-    "Entry",
+    "Held",
     "LockCache",
     "Log",
     "ReadCache",
@@ -167,7 +168,7 @@ _TRY_ACQUIRE, _ACQUIRE, _RELEASE = Acquire(wait=False), Acquire(wait=True), Rele
 _READ, _LOCK, _DELETE = ReadCache(), LockCache(), DeleteCache()
 
 
-class Entry(NamedTuple):
+class Held(NamedTuple):
     """The token in memory, on the monotonic clock; replaced whole, never mutated."""
 
     token: Token
@@ -190,13 +191,26 @@ class TokenEngine:
     except `_entry`, which the hot path reads without it: `_entry` is replaced whole.
     """
 
-    def __init__(self, *, retry: RetryPolicy, clock: Clock, random: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy,
+        clock: Clock,
+        random: Callable[[], float],
+        scope: frozenset[str],
+        binding: Callable[[], bytes],
+    ) -> None:
+        """`scope`: the scopes requested; `binding()`: this client's cache-entry binding key
+        (`_entry.binding_key`, costly: called once, on the first cache read or fetch)."""
         self._retry = retry
+        self._scope_set = scope
+        self._binding_of = binding
+        self._binding_memo: bytes | None = None
         # Bound once: the hot path calls self._monotonic() and nothing else.
         self._monotonic = clock.monotonic
         self._wall = clock.time
         self._random = random
-        self._entry: Entry | None = None
+        self._entry: Held | None = None
         self._refresh_failures = 0
         # Fetches (not refresh-aheads) finished so far, and the error of the last one if it
         # failed: a caller that queued on the lock while a fetch was in flight gets that
@@ -278,7 +292,7 @@ class TokenEngine:
         except Exception as exc:  # any failure is invisible while the token is valid
             return (yield from self._refresh_failed(entry, exc))
 
-    def _refresh(self) -> Flow[Effect, Entry]:
+    def _refresh(self) -> Flow[Effect, Held]:
         """`_refresh_once` with retries, its outcome recorded for the callers queued behind."""
         try:
             entry = yield from self._refresh_once(self._retry)
@@ -288,13 +302,13 @@ class TokenEngine:
         self._fetched(None)
         return entry
 
-    def _refresh_once(self, policy: RetryPolicy) -> Flow[Effect, Entry]:
+    def _refresh_once(self, policy: RetryPolicy) -> Flow[Effect, Held]:
         """Adopt a newer token from the cache, or fetch one under the cache's lock."""
-        entry = self._adoptable((yield _READ))
+        entry = yield from self._adoptable((yield _READ))
         if entry is None:
             handle = yield _LOCK
             try:
-                entry = self._adoptable((yield _READ))
+                entry = yield from self._adoptable((yield _READ))
                 if entry is None:
                     entry = yield from self._fetch_and_store(policy)
             finally:
@@ -302,7 +316,7 @@ class TokenEngine:
         self._adopt(entry)
         return entry
 
-    def _fetch_and_store(self, policy: RetryPolicy) -> Flow[Effect, Entry]:
+    def _fetch_and_store(self, policy: RetryPolicy) -> Flow[Effect, Held]:
         token, anchor = yield from self._fetch(policy)
         entry = self._entry_for(token, anchor)
         yield WriteCache(token)
@@ -317,7 +331,7 @@ class TokenEngine:
             anchor, wall = self._monotonic(), self._wall()
             result = yield Send(anchor, wall)
             if isinstance(result, Token):
-                return result, anchor
+                return result.bound(self._binding), anchor
             if not result.retryable or tries >= policy.attempts:
                 raise result
             delay = policy.delay(tries, result, self._random())
@@ -330,7 +344,7 @@ class TokenEngine:
             )
             yield Sleep(delay)
 
-    def _refresh_failed(self, entry: Entry, exc: BaseException) -> Flow[Effect, Token]:
+    def _refresh_failed(self, entry: Held, exc: BaseException) -> Flow[Effect, Token]:
         """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
         self._refresh_failures += 1
         now = self._monotonic()
@@ -347,19 +361,28 @@ class TokenEngine:
 
     # -- decisions (plain functions of the state, the clock and chance) ---------------------
 
-    def _adopt(self, entry: Entry) -> None:
+    @property
+    def _binding(self) -> bytes:
+        key = self._binding_memo
+        if key is None:
+            key = self._binding_memo = self._binding_of()
+        return key
+
+    def _adopt(self, entry: Held) -> None:
         self._entry = entry
         self._refresh_failures = 0
 
-    def _entry_for(self, token: Token, anchor: float) -> Entry:
+    def _entry_for(self, token: Token, anchor: float) -> Held:
         """State for a token we fetched: anchored to the monotonic time before sending."""
         sched = schedule(anchor, token.lifetime, refresh_fraction(self._random()))
-        return Entry(token, sched.refresh_at, sched.hard_expiry)
+        return Held(token, sched.refresh_at, sched.hard_expiry)
 
-    def _adoptable(self, token: Token | None) -> Entry | None:
-        """State for a token found in the cache, if it is new to us and still valid.
+    def _adoptable(self, token: Token | None) -> Flow[Effect, Held | None]:
+        """State for a token found in the cache, if it is new to us, trusted and still valid.
 
-        One already past its refresh point is adopted too (with the refresh due now) when it
+        Trusted: fetched with this client's secret, unaltered, well-formed and for our scopes
+        (`_entry.verify`); anything else is a miss, replaced by the fetch that follows. One
+        already past its refresh point is adopted too (with the refresh due now) when it
         outlives ours: it is served, and the next call refreshes ahead (one try, backing off
         on failure), so an endpoint outage never reaches callers while a valid token is cached.
         """
@@ -368,6 +391,18 @@ class TokenEngine:
         current = self._entry
         if current is not None and current.token.access_token == token.access_token:
             return None
+        try:
+            verify(token.to_entry(), key=self._binding, scopes=self._scope_set, now=self._wall())
+        except EntryError as exc:
+            yield Log(
+                logging.WARNING,
+                "token cache: not using the cached token (%s); fetching one",
+                (exc,),
+            )
+            return None
+        return self._schedule_adopted(token, current)
+
+    def _schedule_adopted(self, token: Token, current: Held | None) -> Held | None:
         now = self._monotonic()
         sched = schedule_cached(
             token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
@@ -377,8 +412,8 @@ class TokenEngine:
         if now >= sched.refresh_at:
             if current is not None and sched.hard_expiry <= current.hard_expiry:
                 return None  # no better than the token we hold
-            return Entry(token, now, sched.hard_expiry)
-        return Entry(token, sched.refresh_at, sched.hard_expiry)
+            return Held(token, now, sched.hard_expiry)
+        return Held(token, sched.refresh_at, sched.hard_expiry)
 
     def _fetched(self, failure: BaseException | None) -> None:
         """Record how a fetch under the lock ended (see `_failed_while_waiting`)."""

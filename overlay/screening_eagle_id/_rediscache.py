@@ -5,7 +5,8 @@ when a Redis cache is built, so the client itself depends on httpx and attrs alo
 
 In Redis, under a prefix (default `eagle-id:`):
 
-* `<prefix>token:<key>` -- `Token.to_dict()` JSON (never the client secret), with a TTL equal
+* `<prefix>token:<key>` -- the entry format of `_entry.py` (never the client secret; one that
+  does not decode is a miss, replaced by the next fetch), with a TTL equal
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
   itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released

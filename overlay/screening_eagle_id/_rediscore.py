@@ -5,7 +5,6 @@ carry the commands out, blocking or awaited."""
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -18,6 +17,9 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 from attrs import frozen
 
 from ._drive import Flow, Sleep
+from ._entry import EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._lockwait import Attempt, Outcome, wait_for_lock
 from ._token import Token
@@ -146,10 +148,13 @@ class RedisCacheBase:
         if raw is None:
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
             logger.warning(
-                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
+                "token cache: ignoring the Redis entry for %s…: not a cached token (%s); "
+                "it will be replaced",
+                key[:12],
+                exc,
             )
             return None
 
@@ -157,7 +162,7 @@ class RedisCacheBase:
     def _encode(token: Token) -> tuple[str, int]:
         """The value to store and its TTL in milliseconds (<= 0: already expired)."""
         ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
-        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
+        return encode_entry(token.to_entry()).decode(), ttl_ms
 
     def _skipping(self) -> bool:
         return self._down and time.monotonic() < self._skip_until
