@@ -29,8 +29,8 @@ from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
-from ._drive import Sleep, adrive, drive
-from ._engine import (
+from ._drive import adrive, drive
+from ._effects import (
     Acquire,
     DeleteCache,
     Effect,
@@ -38,12 +38,12 @@ from ._engine import (
     Log,
     ReadCache,
     Release,
-    RetryPolicy,
     Send,
-    TokenEngine,
+    Sleep,
     UnlockCache,
     WriteCache,
 )
+from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
 from ._exceptions import ConfigurationError
 from ._token import Token

@@ -1,8 +1,8 @@
-"""Running a sans-I/O generator: the one blocking driver loop and the one awaited one.
+"""Running a sans-I/O generator: one driver loop, for blocking and for awaited work.
 
 The overlay's decisions live in generators that never do I/O (`_engine.py` for tokens,
 `_lockwait.py` for a shared cache's lock): they yield *effects* (small frozen objects saying
-what to do) and receive each effect's result through `.send()`. `drive()` and `adrive()` turn
+what to do, `_effects.py`) and receive each effect's result through `.send()`. `drive()` and `adrive()` turn
 those effects into work, through an `execute` callable that a client or cache supplies: a
 blocking call for `drive`, an awaited one for `adrive`. An exception from `execute` is thrown
 into the generator at its `yield`, so its `try`/`finally` blocks (releasing a lock) run as if
@@ -14,22 +14,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
-from attrs import frozen
-
-__all__ = ["Flow", "Sleep", "adrive", "drive"]
+__all__ = ["Flow", "adrive", "drive"]
 
 E = TypeVar("E")
 R = TypeVar("R")
 
 #: A sans-I/O generator: yields effects of type E, receives their results, returns R.
 Flow = Generator[E, Any, R]
-
-
-@frozen
-class Sleep:
-    """Wait this many seconds (`time.sleep` or `asyncio.sleep`). Result: None."""
-
-    seconds: float
 
 
 async def adrive(flow: Flow[E, R], execute: Callable[[E], Awaitable[Any]]) -> R:

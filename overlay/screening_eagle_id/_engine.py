@@ -4,19 +4,7 @@
 the last fetch ended) and three generators, one per public operation: `get_flow()`,
 `fetch_flow()` and `invalidate_flow(token)`. They decide serve, adopt from the shared cache,
 wait, fetch, retry after a delay, refresh ahead, and give up; for everything else they yield
-an effect and receive its result:
-
-    effect                 result                     what the driver does
-    Acquire(wait)          bool: taken?               this client's own lock (threads / tasks)
-    Release()              None                       release it
-    ReadCache()            Token | None               the shared cache's entry for our key
-    LockCache()            handle                     enter the shared cache's fetch lock
-    UnlockCache(handle)    None                       leave it
-    WriteCache(token)      None                       store a fetched token
-    DeleteCache()          None                       forget the entry
-    Send(anchor, wall)     Token | TokenError         one request to the token endpoint
-    Sleep(seconds)         None                       wait before a retry
-    Log(level, msg, args)  None                       one log record
+an effect (`_effects.py`: lock, cache, send, sleep, log) and receive its result.
 
 Time comes from an injected `Clock` and chance from an injected `random()`, so every path
 runs in a test with `next()` / `.send()` alone (`tests/test_engine.py`). `TokenClient` and
@@ -41,26 +29,25 @@ from typing import NamedTuple
 from attrs import frozen
 
 from ._clock import Clock
-from ._drive import Flow, Sleep
+from ._drive import Flow
+from ._effects import (
+    Acquire,
+    DeleteCache,
+    Effect,
+    LockCache,
+    Log,
+    ReadCache,
+    Release,
+    Send,
+    Sleep,
+    UnlockCache,
+    WriteCache,
+)
 from ._entry import EntryError, verify
 from ._exceptions import TokenError
 from ._token import Token, refresh_fraction, retry_refresh_at, schedule, schedule_cached
 
-__all__ = [
-    "Acquire",
-    "DeleteCache",
-    "Effect",
-    "Held",
-    "LockCache",
-    "Log",
-    "ReadCache",
-    "Release",
-    "RetryPolicy",
-    "Send",
-    "TokenEngine",
-    "UnlockCache",
-    "WriteCache",
-]
+__all__ = ["Held", "RetryPolicy", "TokenEngine"]
 
 
 @frozen
@@ -88,81 +75,6 @@ class RetryPolicy:
 
 _SINGLE_TRY = RetryPolicy(attempts=1)
 
-
-# -- the effects ------------------------------------------------------------------------------
-
-
-@frozen
-class Acquire:
-    """Take this client's own lock; `wait=False`: only if it is free now. Result: taken?"""
-
-    wait: bool
-
-
-@frozen
-class Release:
-    """Release this client's own lock. Result: None."""
-
-
-@frozen
-class ReadCache:
-    """Read the shared cache's entry for this client's key. Result: `Token | None`."""
-
-
-@frozen
-class LockCache:
-    """Enter the shared cache's fetch lock for this key. Result: a handle for `UnlockCache`."""
-
-
-@frozen
-class UnlockCache:
-    """Leave the shared cache's fetch lock entered as `handle`. Result: None."""
-
-    handle: object
-
-
-@frozen
-class WriteCache:
-    """Store `token` in the shared cache. Result: None."""
-
-    token: Token
-
-
-@frozen
-class DeleteCache:
-    """Forget the shared cache's entry for this key. Result: None."""
-
-
-@frozen
-class Send:
-    """Send one token request. `anchor` (monotonic) and `wall` were read just before it; the
-    whole try must end by `anchor` + the request timeout. Result: `Token | TokenError`."""
-
-    anchor: float
-    wall: float
-
-
-@frozen
-class Log:
-    """Emit one record on the `screening_eagle_id` logger. Result: None."""
-
-    level: int
-    message: str
-    args: tuple[object, ...] = ()
-
-
-Effect = (
-    Acquire
-    | Release
-    | ReadCache
-    | LockCache
-    | UnlockCache
-    | WriteCache
-    | DeleteCache
-    | Send
-    | Sleep
-    | Log
-)
 
 _TRY_ACQUIRE, _ACQUIRE, _RELEASE = Acquire(wait=False), Acquire(wait=True), Release()
 _READ, _LOCK, _DELETE = ReadCache(), LockCache(), DeleteCache()

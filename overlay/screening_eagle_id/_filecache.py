@@ -38,7 +38,8 @@ from functools import partial
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._drive import Flow, Sleep, adrive, drive
+from ._drive import Flow, adrive, drive
+from ._effects import Sleep
 from ._entry import MAX_ENTRY_BYTES, EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry

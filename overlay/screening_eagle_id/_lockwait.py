@@ -19,7 +19,8 @@ from typing import NamedTuple, TypeVar
 
 from attrs import frozen
 
-from ._drive import Flow, Sleep
+from ._drive import Flow
+from ._effects import Sleep
 
 __all__ = ["PROBE", "Attempt", "Outcome", "Probe", "probe", "wait_for_lock"]
 

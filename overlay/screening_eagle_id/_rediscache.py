@@ -34,7 +34,8 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._drive import Sleep, adrive, drive
+from ._drive import adrive, drive
+from ._effects import Sleep
 from ._rediscore import Call, Pipeline, RedisCacheBase, RedisEffect, ReleaseLock, queued
 from ._token import Token
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from attrs import frozen
 
-from ._drive import Flow, Sleep
+from ._drive import Flow
+from ._effects import Sleep
 from ._entry import EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
