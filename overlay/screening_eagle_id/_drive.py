@@ -2,11 +2,11 @@
 
 The overlay's decisions live in generators that never do I/O (`_engine.py` for tokens,
 `_lockwait.py` for a shared cache's lock): they yield *effects* (small frozen objects saying
-what to do, `_effects.py`) and receive each effect's result through `.send()`. `drive()` and `adrive()` turn
-those effects into work, through an `execute` callable that a client or cache supplies: a
-blocking call for `drive`, an awaited one for `adrive`. An exception from `execute` is thrown
-into the generator at its `yield`, so its `try`/`finally` blocks (releasing a lock) run as if
-the work had raised there. Nothing here decides anything.
+what to do, `_effects.py`) and receive each effect's result through `.send()`. `drive()` and
+`adrive()` turn those effects into work, through an `execute` callable that a client or cache
+supplies: a blocking call for `drive`, an awaited one for `adrive`. An exception from
+`execute` is thrown into the generator at its `yield`, so its `try`/`finally` blocks
+(releasing a lock) run as if the work had raised there. Nothing here decides anything.
 """
 
 from __future__ import annotations
