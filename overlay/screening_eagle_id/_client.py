@@ -2,7 +2,7 @@
 
 Both are thin drivers of one `TokenEngine` (`_engine.py`), which holds every decision: they
 carry out its effects, blocking or awaited (`_drive.py`), against this client's own lock, the
-shared cache and the endpoint (`_transport.py`), and decide nothing themselves.
+shared cache and the endpoint (`_request.py`), and decide nothing themselves.
 
 State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
 monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
@@ -46,8 +46,8 @@ from ._effects import (
 from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
 from ._exceptions import ConfigurationError
+from ._request import DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
-from ._transport import DEFAULT_TIMEOUT, Transport
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -102,14 +102,14 @@ class _TokenClientBase(TokenEngine):
             binding=partial(binding_key, config.credentials.client_secret, self._key),
         )
         is_async = isinstance(self, AsyncTokenClient)
-        self._transport = Transport(
+        self._endpoint = Endpoint(
             self._url, basic, body, self._scope_set, timeout, self._monotonic, type(self).__name__
         )
-        self._transport.plug(http_client, verify, is_async=is_async)
+        self._endpoint.plug(http_client, verify, is_async=is_async)
 
     @property
     def _api(self) -> AuthenticatedClient:
-        return self._transport.api
+        return self._endpoint.api
 
     def __repr__(self) -> str:
         return (
@@ -206,7 +206,7 @@ class TokenClient(_TokenClientBase):
         """Carry out one effect of the engine, blocking."""
         match effect:
             case Send(anchor=anchor, wall=wall):
-                return self._transport.send(anchor, wall)
+                return self._endpoint.send(anchor, wall)
             case Acquire(wait=True):
                 return self._lock.__enter__()  # as `with` does: a test's lock counts waiters
             case Acquire(wait=False):
@@ -232,7 +232,7 @@ class TokenClient(_TokenClientBase):
 
     def close(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
-        self._transport.close()
+        self._endpoint.close()
 
     def __enter__(self) -> TokenClient:
         return self
@@ -315,7 +315,7 @@ class AsyncTokenClient(_TokenClientBase):
         """Carry out one effect of the engine, awaited."""
         match effect:
             case Send(anchor=anchor, wall=wall):
-                return await self._transport.asend(anchor, wall)
+                return await self._endpoint.asend(anchor, wall)
             case Acquire(wait=wait):
                 lock = self._lock()
                 if not wait and lock.locked():
@@ -342,7 +342,7 @@ class AsyncTokenClient(_TokenClientBase):
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
-        await self._transport.aclose()
+        await self._endpoint.aclose()
 
     async def __aenter__(self) -> AsyncTokenClient:
         return self

@@ -1,7 +1,7 @@
-"""The token endpoint over HTTP: one try of a token request, and everything around it.
+"""One token request: one try against the endpoint, and what its response means.
 
 The one place the overlay touches the network, and it does so only through the generated
-operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`. `Transport.send()`
+operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`. `Endpoint.send()`
 and `asend()` make one try and return its outcome as a value, a `Token` or a `TokenError`
 (never raising one): whether to retry is the engine's decision (`_engine.py`). How we
 connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
@@ -33,7 +33,7 @@ from ._response import (
 )
 from ._token import Token, parse_token_response
 
-__all__ = ["DEFAULT_TIMEOUT", "Transport"]
+__all__ = ["DEFAULT_TIMEOUT", "Endpoint"]
 
 #: Seconds one token request may take, unless `timeout=` says: each phase (connect, write,
 #: each read, pool) and the whole request (the largest phase value of an `httpx.Timeout`).
@@ -123,14 +123,14 @@ class _Try:
     request raised into the `TokenError` it means (kept in `failure`, never raised here: the
     httpx exception, as __cause__ or __context__, holds the request and its Basic value)."""
 
-    def __init__(self, transport: Transport, anchor: float, wall: float) -> None:
-        self._transport = transport
+    def __init__(self, endpoint: Endpoint, anchor: float, wall: float) -> None:
+        self._endpoint = endpoint
         self._wall = wall
         self.response: Response[ErrorResponse | TokenResponse] | None = None
         self.failure: TokenError | None = None
-        self.url = transport.url
+        self.url = endpoint.url
         self._reset = _last_response.set(None)
-        self._reset_deadline = _deadline.set(transport.deadline_from(anchor))
+        self._reset_deadline = _deadline.set(endpoint.deadline_from(anchor))
 
     def __enter__(self) -> _Try:
         return self
@@ -138,16 +138,16 @@ class _Try:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        transport = self._transport
+        endpoint = self._endpoint
         try:
             if exc is None:
-                self.url = _requested_url(transport)
+                self.url = _requested_url(endpoint)
             elif isinstance(exc, httpx.RequestError):
-                self.failure = transport_error(exc, url=_url_of(exc, transport.url))
+                self.failure = transport_error(exc, url=_url_of(exc, endpoint.url))
             elif isinstance(exc, TimeoutError):
                 self.failure = TokenTransportError(
-                    f"no usable response from {transport.url}: no complete response within "
-                    f"timeout={transport.request_limit} s",
+                    f"no usable response from {endpoint.url}: no complete response within "
+                    f"timeout={endpoint.request_limit} s",
                     retryable=True,
                 )
             elif isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
@@ -161,10 +161,10 @@ class _Try:
         if self.failure is not None:
             return self.failure
         assert self.response is not None
-        return self._transport.interpret(self.response, self._wall, self.url)
+        return self._endpoint.interpret(self.response, self._wall, self.url)
 
 
-class Transport:
+class Endpoint:
     """How a token client reaches the endpoint: our own thin httpx client, built on first use,
     carrying the Basic credentials; a caller's `http_client=` becomes its transport."""
 
@@ -313,10 +313,10 @@ class Transport:
         raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
 
 
-def _requested_url(transport: Transport) -> str:
+def _requested_url(endpoint: Endpoint) -> str:
     """The URL the generated operation just requested (for messages), else the base URL."""
     raw = _last_response.get()
-    return str(raw.request.url) if raw is not None else transport.url
+    return str(raw.request.url) if raw is not None else endpoint.url
 
 
 def _unparseable(wall: float) -> TokenError | None:
