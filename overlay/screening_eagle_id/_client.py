@@ -46,7 +46,7 @@ from ._effects import (
 from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
 from ._exceptions import ConfigurationError
-from ._request import DEFAULT_TIMEOUT, Endpoint
+from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
@@ -80,6 +80,7 @@ class _TokenClientBase(TokenEngine):
         allow_insecure_http: bool,
         clock: Clock | None,
         random: Callable[[], float],
+        max_response_bytes: int,
     ) -> None:
         config = resolve_config(
             base_url,
@@ -103,7 +104,14 @@ class _TokenClientBase(TokenEngine):
         )
         is_async = isinstance(self, AsyncTokenClient)
         self._endpoint = Endpoint(
-            self._url, basic, body, self._scope_set, timeout, self._monotonic, type(self).__name__
+            self._url,
+            basic,
+            body,
+            self._scope_set,
+            timeout,
+            self._monotonic,
+            type(self).__name__,
+            max_response_bytes,
         )
         self._endpoint.plug(http_client, verify, is_async=is_async)
 
@@ -167,6 +175,7 @@ class TokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -181,6 +190,7 @@ class TokenClient(_TokenClientBase):
             allow_insecure_http=allow_insecure_http,
             clock=clock,
             random=random,
+            max_response_bytes=max_response_bytes,
         )
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
@@ -263,6 +273,7 @@ class AsyncTokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -277,6 +288,7 @@ class AsyncTokenClient(_TokenClientBase):
             allow_insecure_http=allow_insecure_http,
             clock=clock,
             random=random,
+            max_response_bytes=max_response_bytes,
         )
         self._cache: AsyncTokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep

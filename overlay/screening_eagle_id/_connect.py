@@ -12,6 +12,7 @@ import threading
 import httpx
 
 from ._exceptions import ConfigurationError, InsecureTransportError
+from ._transport import forget_cookies
 
 __all__ = ["AsyncViaClient", "Verify", "ViaClient", "check_url", "verify_setting"]
 
@@ -74,13 +75,16 @@ def verify_setting(verify: Verify) -> bool | ssl.SSLContext:
 # caller's `client.headers` for good. This way the secret stays on our own thin client,
 # while the caller's client carries the bytes: its connection pool, proxies, TLS settings
 # and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
-# redirects are not followed, and closing us never closes it.
+# redirects are not followed, and closing us never closes it. A cookie the token endpoint
+# sets is taken back out of its jar (httpx stores it inside `send()`).
 class ViaClient(httpx.BaseTransport):
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     def close(self) -> None:
         """The caller owns the client: leave it open."""
@@ -91,7 +95,9 @@ class AsyncViaClient(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""

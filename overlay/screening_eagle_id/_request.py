@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -32,78 +32,35 @@ from ._response import (
     transport_error,
 )
 from ._token import Token, parse_token_response
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DeadlineTransport,
+    asend_bounded,
+    deadline,
+    env_proxies,
+    send_bounded,
+)
 
-__all__ = ["DEFAULT_TIMEOUT", "Endpoint"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "Endpoint"]
 
 #: Seconds one token request may take, unless `timeout=` says: each phase (connect, write,
 #: each read, pool) and the whole request (the largest phase value of an `httpx.Timeout`).
 DEFAULT_TIMEOUT = 10.0
 
-# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
-# when a documented status carries a body it cannot parse, or (ValueError) on a status
-# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
-# our own httpx client remembers the last response in this context variable (hooks run in
-# the caller's thread, or task, so concurrent fetches never see each other's).
+# The generated parser raises (JSONDecodeError, KeyError, RecursionError, ...) when a
+# documented status carries a body it cannot parse, or (ValueError) on a status
+# `http.HTTPStatus` does not know. To still report the status and body, the last response
+# read is kept in this context variable (per thread, or task, so concurrent fetches never
+# see each other's).
 _last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
     "screening_eagle_id_last_response", default=None
 )
 
 
-# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
-# that drips its body a byte at a time never trips them. So each try also has a deadline for
-# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
-# (clock, deadline) of the try in flight, set around it in this context variable.
-_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
-    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
-)
-
-
-def _past_deadline(request: httpx.Request) -> None:
-    limit = _deadline.get()
-    if limit is not None and limit[0]() > limit[1]:
-        raise httpx.ReadTimeout(
-            "the whole response took longer than the request timeout", request=request
-        )
-
-
-class _DeadlineStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _AsyncDeadlineStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def _remember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
-        response.stream = _DeadlineStream(response.stream, response.request)
-
-
-async def _aremember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
-        response.stream = _AsyncDeadlineStream(response.stream, response.request)
+def _check_max_response_bytes(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_response_bytes must be a positive int, not {value!r}")
+    return value
 
 
 def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
@@ -119,7 +76,7 @@ def _url_of(exc: httpx.RequestError, default: str) -> str:
 
 
 class _Try:
-    """Around one request: sets `_last_response` and `_deadline`, and turns whatever the
+    """Around one request: sets `_last_response` and the try's `deadline`, and turns whatever the
     request raised into the `TokenError` it means (kept in `failure`, never raised here: the
     httpx exception, as __cause__ or __context__, holds the request and its Basic value)."""
 
@@ -130,7 +87,7 @@ class _Try:
         self.failure: TokenError | None = None
         self.url = endpoint.url
         self._reset = _last_response.set(None)
-        self._reset_deadline = _deadline.set(endpoint.deadline_from(anchor))
+        self._reset_deadline = deadline.set(endpoint.deadline_from(anchor))
 
     def __enter__(self) -> _Try:
         return self
@@ -150,12 +107,21 @@ class _Try:
                     f"timeout={endpoint.request_limit} s",
                     retryable=True,
                 )
-            elif isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
+            elif isinstance(
+                exc, ValueError | KeyError | TypeError | AttributeError | RecursionError
+            ):
                 self.failure = _unparseable(self._wall)  # None: a bug of ours, raised as is
             return self.failure is not None
         finally:
             _last_response.reset(self._reset)
-            _deadline.reset(self._reset_deadline)
+            deadline.reset(self._reset_deadline)
+
+    def parse(self, raw: httpx.Response) -> None:
+        """Have the generated operation parse `raw`, the response read (bounded)."""
+        _last_response.set(raw)
+        self.response = generate_auth_access_token._build_response(
+            client=self._endpoint.api, response=raw
+        )
 
     def outcome(self) -> Token | TokenError:
         if self.failure is not None:
@@ -177,6 +143,7 @@ class Endpoint:
         timeout: float | httpx.Timeout,
         monotonic: Callable[[], float],
         name: str,
+        max_response_bytes: int,
     ) -> None:
         self.url = url
         self._basic = basic
@@ -186,6 +153,8 @@ class Endpoint:
         self.request_limit = _whole_request_limit(self._timeout)
         self._monotonic = monotonic
         self._name = name
+        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        self._deadline_transport = False
         self.used = False
         self._closed = False
         self._api_instance: AuthenticatedClient | None = None
@@ -202,11 +171,14 @@ class Endpoint:
                 "verify= applies to the client's own connections; with http_client= the "
                 "TLS settings are those of your client"
             )
-        hook: Any = _aremember if is_async else _remember
-        self._httpx_args = {"event_hooks": {"response": [hook]}}
+        self._httpx_args = {}
         if via:
             plugged = AsyncViaClient(http_client) if is_async else ViaClient(http_client)
             self._httpx_args.update(transport=plugged, trust_env=False)
+        # Our own connections bound every socket operation by the try's deadline (sync: the
+        # async client has asyncio.timeout); a proxy from the environment keeps httpx's
+        # transport (a transport of ours would bypass it).
+        self._deadline_transport = not via and not is_async and not env_proxies()
         # With a caller's client the generated client's default stays: the bytes go through
         # the caller's client and its TLS settings, and no context of ours is ever used.
         self._verify = True if via else verify_setting(verify)
@@ -219,6 +191,9 @@ class Endpoint:
         api = self._api_instance
         if api is None:
             verify = _shared_ssl_context() if self._shared_context else self._verify
+            httpx_args = self._httpx_args
+            if self._deadline_transport:
+                httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
             api = self._api_instance = AuthenticatedClient(
                 base_url=self.url,
                 token=self._basic,
@@ -226,7 +201,7 @@ class Endpoint:
                 timeout=self._timeout,
                 follow_redirects=False,
                 raise_on_unexpected_status=False,
-                httpx_args=self._httpx_args,
+                httpx_args=httpx_args,
                 verify_ssl=verify,
             )
         return api
@@ -238,22 +213,25 @@ class Endpoint:
         return _Try(self, anchor, wall)
 
     def send(self, anchor: float, wall: float) -> Token | TokenError:
-        """One blocking try, started at `anchor` (monotonic) / `wall`."""
+        """One blocking try, started at `anchor` (monotonic) / `wall`; the generated operation
+        builds the request and parses the response, `_transport.py` sends it, bounded."""
         with self._start(anchor, wall) as attempt:
-            attempt.response = generate_auth_access_token.sync_detailed(
-                client=self.api, body=self.body
-            )
+            client, limit = self.api.get_httpx_client(), self._max_response_bytes
+            attempt.parse(send_bounded(client, self._request(), limit))
         return attempt.outcome()
 
     async def asend(self, anchor: float, wall: float) -> Token | TokenError:
         """One awaited try; the asyncio timeout also covers a server that drips its status
         line or headers."""
         with self._start(anchor, wall) as attempt:
+            client, limit = self.api.get_async_httpx_client(), self._max_response_bytes
             async with asyncio.timeout(self.request_limit):
-                attempt.response = await generate_auth_access_token.asyncio_detailed(
-                    client=self.api, body=self.body
-                )
+                raw = await asend_bounded(client, self._request(), limit)
+            attempt.parse(raw)
         return attempt.outcome()
+
+    def _request(self) -> dict[str, Any]:
+        return generate_auth_access_token._get_kwargs(body=self.body)
 
     def close(self) -> None:
         """Close the connections we opened (never a caller's `http_client`)."""
@@ -281,7 +259,14 @@ class Endpoint:
             return self._interpret_parsed(response, wall, url)
         except TokenError as exc:
             return exc
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             # A bug or an absurd value in a response must still surface as a TokenError.
             status = int(response.status_code)
             return TokenError(
