@@ -139,6 +139,14 @@ def fetch_script(clock: Clock, reply: object, *, lock: Step = WAIT) -> list[Step
     ]
 
 
+UNLOCKED: list[Step] = [(UnlockCache(HANDLE), None), (Release(), None)]  # both locks, in turn
+
+
+def stored(tok: Token) -> list[Step]:
+    """The end of a successful fetch: store `tok`, leave the cache's lock, then ours."""
+    return [(WriteCache(tok), None), *UNLOCKED]
+
+
 # -- serve, fetch, adopt ------------------------------------------------------------------------
 
 
@@ -154,9 +162,7 @@ def test_a_cold_cache_fetches_once_stores_and_releases_every_lock() -> None:
     engine = make(clock)
     script = [
         *fetch_script(clock, token("a", key=None)),
-        (WriteCache(token("a")), None),
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *stored(token("a")),
     ]
     assert play(engine.get_flow(), script) == token("a")
     assert engine._entry == held(token("a"))
@@ -214,9 +220,7 @@ def test_a_cached_token_is_adopted_only_when_trusted_and_valid(
         (ReadCache(), entry),
         *logged,
         (Send(START, START + EPOCH), token("new", key=None)),
-        (WriteCache(token("new")), None),
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *stored(token("new")),
     ]
     assert play(engine.get_flow(), script).access_token == "new"
 
@@ -229,8 +233,7 @@ def test_a_cached_token_seen_after_waiting_for_the_cache_lock_is_adopted() -> No
         (ReadCache(), None),
         (LockCache(), HANDLE),
         (ReadCache(), token("b")),  # another process stored it while we waited
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *UNLOCKED,
     ]
     assert play(engine.get_flow(), script) == token("b")
 
@@ -283,9 +286,7 @@ def test_a_cached_token_due_a_refresh_is_adopted_only_over_a_shorter_lived_one(
         (LockCache(), HANDLE),
         (ReadCache(), theirs),
         (Send(clock.now, clock.now + EPOCH), token("new", issued=clock.now, key=None)),
-        (WriteCache(token("new", issued=clock.now)), None),
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *stored(token("new", issued=clock.now)),
     ]
     assert play(engine.get_flow(), script).access_token == "new"
 
@@ -392,9 +393,7 @@ def test_refresh_ahead_is_one_try_by_the_first_caller_and_replaces_the_token() -
     past_refresh_point(engine, clock)
     script = [
         *fetch_script(clock, token("next", issued=clock.now, key=None), lock=TRY),
-        (WriteCache(token("next", issued=clock.now)), None),
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *stored(token("next", issued=clock.now)),
     ]
     assert play(engine.get_flow(), script).access_token == "next"
 
@@ -437,7 +436,7 @@ def test_past_hard_expiry_a_failed_refresh_reaches_the_caller() -> None:
     engine = make(clock, RetryPolicy(attempts=1))
     engine._entry = held(token("cur"))
     clock.now = engine._entry.hard_expiry
-    script = [*fetch_script(clock, server_error()), (UnlockCache(HANDLE), None), (Release(), None)]
+    script = [*fetch_script(clock, server_error()), *UNLOCKED]
     with pytest.raises(ServerError):
         play(engine.get_flow(), script)
 
@@ -452,7 +451,7 @@ def test_a_failed_fetch_is_handed_to_the_callers_queued_behind_it() -> None:
     assert first.send(None) == Acquire(wait=True)
     assert queued.send(None) == Acquire(wait=True)  # queued: its driver blocks here
     error = InvalidClientError("401 wrong secret", status_code=401)
-    script = [*fetch_script(clock, error)[1:], (UnlockCache(HANDLE), None), (Release(), None)]
+    script = [*fetch_script(clock, error)[1:], *UNLOCKED]
     with pytest.raises(InvalidClientError) as failed:
         play(first, script, start=True)
     # The lock is free: the queued caller gets the same error, without a request of its own.
@@ -488,8 +487,7 @@ def test_an_effect_that_raises_still_releases_the_locks_taken() -> None:
         (ReadCache(), None),
         (LockCache(), HANDLE),
         (ReadCache(), Raise(OSError("disk gone"))),
-        (UnlockCache(HANDLE), None),
-        (Release(), None),
+        *UNLOCKED,
     ]
     with pytest.raises(OSError, match="disk gone"):
         play(engine.get_flow(), script)

@@ -19,30 +19,18 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
 import httpx
 from screening_eagle_id_client import AuthenticatedClient
 from screening_eagle_id_client.models import GrantType, TokenRequest
 
+from . import _effects as fx
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
 from ._drive import adrive, drive
-from ._effects import (
-    Acquire,
-    DeleteCache,
-    Effect,
-    LockCache,
-    Log,
-    ReadCache,
-    Release,
-    Send,
-    Sleep,
-    UnlockCache,
-    WriteCache,
-)
 from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
 from ._exceptions import ConfigurationError
@@ -146,7 +134,7 @@ class _TokenClientBase(TokenEngine):
         return self._key
 
     @staticmethod
-    def _log(effect: Log) -> None:
+    def _log(effect: fx.Log) -> None:
         logger.log(effect.level, effect.message, *effect.args)
 
 
@@ -212,33 +200,34 @@ class TokenClient(_TokenClientBase):
         401 from a resource server). Returns whether anything was forgotten."""
         return drive(self.invalidate_flow(token), self._do)
 
-    def _do(self, effect: Effect) -> Any:
+    def _do(self, effect: fx.Effect) -> Any:
         """Carry out one effect of the engine, blocking."""
         match effect:
-            case Send(anchor=anchor, wall=wall):
+            case fx.Send(anchor=anchor, wall=wall):
                 return self._endpoint.send(anchor, wall)
-            case Acquire(wait=True):
-                return self._lock.__enter__()  # as `with` does: a test's lock counts waiters
-            case Acquire(wait=False):
-                return self._lock.acquire(blocking=False)
-            case Release():
+            case fx.Acquire(wait=wait):
+                # Waiting enters the lock as `with` does (a test's lock counts its waiters).
+                return self._lock.__enter__() if wait else self._lock.acquire(blocking=False)
+            case fx.Release():
                 return self._lock.release()
-            case ReadCache():
+            case fx.ReadCache():
                 return self._cache.get(self._key)
-            case WriteCache(token=token):
+            case fx.WriteCache(token=token):
                 return self._cache.set(self._key, token)
-            case LockCache():
+            case fx.LockCache():
                 handle = self._cache.lock(self._key)
                 handle.__enter__()
                 return handle
-            case UnlockCache(handle=handle):
+            case fx.UnlockCache(handle=handle):
                 return handle.__exit__(None, None, None)
-            case DeleteCache():
+            case fx.DeleteCache():
                 return self._cache.delete(self._key)
-            case Sleep(seconds=seconds):
+            case fx.Sleep(seconds=seconds):
                 return self._sleep(seconds)
-            case Log():
+            case fx.Log():
                 return self._log(effect)
+            case _:
+                assert_never(effect)
 
     def close(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
@@ -323,34 +312,36 @@ class AsyncTokenClient(_TokenClientBase):
         401 from a resource server). Returns whether anything was forgotten."""
         return await adrive(self.invalidate_flow(token), self._do)
 
-    async def _do(self, effect: Effect) -> Any:
+    async def _do(self, effect: fx.Effect) -> Any:
         """Carry out one effect of the engine, awaited."""
         match effect:
-            case Send(anchor=anchor, wall=wall):
+            case fx.Send(anchor=anchor, wall=wall):
                 return await self._endpoint.asend(anchor, wall)
-            case Acquire(wait=wait):
+            case fx.Acquire(wait=wait):
                 lock = self._lock()
                 if not wait and lock.locked():
                     return False
                 return await lock.acquire()  # when free, without suspending
-            case Release():
+            case fx.Release():
                 return self._lock().release()
-            case ReadCache():
+            case fx.ReadCache():
                 return await self._cache.aget(self._key)
-            case WriteCache(token=token):
+            case fx.WriteCache(token=token):
                 return await self._cache.aset(self._key, token)
-            case LockCache():
+            case fx.LockCache():
                 handle = self._cache.alock(self._key)
                 await handle.__aenter__()
                 return handle
-            case UnlockCache(handle=handle):
+            case fx.UnlockCache(handle=handle):
                 return await handle.__aexit__(None, None, None)
-            case DeleteCache():
+            case fx.DeleteCache():
                 return await self._cache.adelete(self._key)
-            case Sleep(seconds=seconds):
+            case fx.Sleep(seconds=seconds):
                 return await self._sleep(seconds)
-            case Log():
+            case fx.Log():
                 return self._log(effect)
+            case _:
+                assert_never(effect)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened (never a caller's `http_client`)."""
