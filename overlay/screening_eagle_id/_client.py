@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import functools
 import ipaddress
 import logging
 import os
@@ -42,13 +43,14 @@ from screening_eagle_id_client.types import Response
 
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
-from ._credentials import ClientAuth, ClientCredentials, resolve_config
+from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._entry import EntryError, binding_key, verify
 from ._exceptions import (
     ConfigurationError,
     InsecureTransportError,
     TokenError,
     TokenTransportError,
+    scrub,
 )
 from ._response import (
     error_fields,
@@ -306,6 +308,11 @@ class _TokenClientBase:
             grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
         )
         self._basic = config.credentials.basic_value(client_auth)
+        # Server text reaches messages and logs only through this (secret forms -> ***).
+        self._clean = functools.partial(
+            scrub,
+            secrets=secret_forms(config.credentials.client_id, config.credentials.client_secret),
+        )
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
         self._binding_memo: bytes | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -496,11 +503,12 @@ class _TokenClientBase:
         ) as exc:
             # A bug or an absurd value in a response must still surface as a TokenError.
             status = int(response.status_code)
+            detail = f"{type(exc).__name__}: {self._clean(str(exc))}"[:200]
             raise TokenError(
-                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                f"{status} from {url}: unusable response ({detail})",
                 status_code=status,
                 error="invalid_response",
-                error_description=f"{type(exc).__name__}: {exc}"[:200],
+                error_description=detail,
             ) from None
 
     def _interpret_parsed(
@@ -521,8 +529,11 @@ class _TokenClientBase:
                 description,
                 url=url,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+                clean=self._clean,
             )
-        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
+        raise error_from_body(
+            status, response.headers, response.content, url=url, wall_now=wall, clean=self._clean
+        )
 
     def _deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
         """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
@@ -541,7 +552,12 @@ class _TokenClientBase:
         if raw is None:
             raise exc
         return error_from_body(
-            raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
+            raw.status_code,
+            raw.headers,
+            raw.content,
+            url=str(raw.request.url),
+            wall_now=wall,
+            clean=self._clean,
         )
 
     def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
@@ -729,7 +745,7 @@ class TokenClient(_TokenClientBase):
             response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
@@ -933,7 +949,7 @@ class AsyncTokenClient(_TokenClientBase):
             response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
         except TimeoutError:
             failure = TokenTransportError(
                 f"no usable response from {self._url}: no complete response within "
