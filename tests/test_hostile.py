@@ -16,11 +16,13 @@ import textwrap
 import threading
 import time
 
+import httpx
 import pytest
 from hostile_server import (
     Respond,
     bomb,
     chunked_forever,
+    drip,
     json_response,
     raw_response,
     serve,
@@ -32,6 +34,7 @@ from screening_eagle_id import (
     RetryPolicy,
     TokenClient,
     TokenError,
+    TokenTransportError,
 )
 
 SECRET = "HOSTILE-SECRET-7d1e0c"
@@ -302,3 +305,92 @@ def test_server_text_is_capped_and_never_echoes_the_secret(status: int, pad: int
     for text in texts:
         for form in _secret_forms():
             assert form not in text
+
+
+# --- 7. no cookies ----------------------------------------------------------------------------
+
+
+def _cookie_setter(seen: list[bytes]) -> Respond:
+    def respond(conn: socket.socket, request: bytes) -> None:
+        seen.append(request)
+        headers = [("Content-Type", "application/json"), ("Set-Cookie", "session=EVIL; Path=/")]
+        raw_response(200, json.dumps(TOKEN_BODY).encode(), headers)(conn, request)
+
+    return respond
+
+
+def _cookie_headers(requests: list[bytes]) -> list[bytes]:
+    return [
+        line for r in requests for line in r.split(b"\r\n") if line.lower().startswith(b"cookie")
+    ]
+
+
+def test_no_cookie_is_kept_or_sent_on_token_requests() -> None:
+    seen: list[bytes] = []
+    with serve(_cookie_setter(seen)) as url, _client(url) as tc:
+        tc.fetch_token()
+        tc.fetch_token()
+    assert len(seen) == 2
+    assert _cookie_headers(seen) == []
+
+
+def test_a_callers_cookie_jar_neither_leaks_in_nor_is_written() -> None:
+    seen: list[bytes] = []
+    with (
+        serve(_cookie_setter(seen)) as url,
+        httpx.Client(cookies={"theirs": "PRIVATE"}) as http,
+        _client(url, http_client=http) as tc,
+    ):
+        tc.fetch_token()
+        tc.fetch_token()
+        assert dict(http.cookies) == {"theirs": "PRIVATE"}
+    assert _cookie_headers(seen) == []
+
+
+def test_async_no_cookies() -> None:
+    seen: list[bytes] = []
+
+    async def main(url: str) -> dict[str, str]:
+        async with httpx.AsyncClient(cookies={"theirs": "PRIVATE"}) as http:
+            async with AsyncTokenClient(url, CREDS, scope="openid", http_client=http) as tc:
+                await tc.fetch_token()
+                await tc.fetch_token()
+            async with AsyncTokenClient(url, CREDS, scope="openid") as own:
+                await own.fetch_token()
+                await own.fetch_token()
+            return dict(http.cookies)
+
+    with serve(_cookie_setter(seen)) as url:
+        assert asyncio.run(main(url)) == {"theirs": "PRIVATE"}
+    assert len(seen) == 4
+    assert _cookie_headers(seen) == []
+
+
+# --- 9. a whole try is bounded by timeout=, whatever the server drips --------------------------
+
+_DRIPPED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 200
+
+
+@pytest.mark.parametrize("phase", ["status line and headers", "body"])
+def test_a_server_dripping_its_response_is_cut_off_at_timeout(phase: str) -> None:
+    if phase == "body":
+        data = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b" " * 400
+    else:
+        data = _DRIPPED_HEAD
+    with serve(drip(data, every=0.02)) as url:  # about 5-8 s in all, a byte each 20 ms
+        started = time.monotonic()
+        error = _fetch_error(url, timeout=1.0)
+        elapsed = time.monotonic() - started
+        astarted = time.monotonic()
+        with pytest.raises(TokenError):
+            asyncio.run(_afetch_timeout(url))
+        aelapsed = time.monotonic() - astarted
+    assert isinstance(error, TokenTransportError)
+    assert error.retryable
+    assert elapsed < 2.0
+    assert aelapsed < 2.0
+
+
+async def _afetch_timeout(url: str) -> None:
+    async with AsyncTokenClient(url, CREDS, scope="openid", retry=ONE_TRY, timeout=1.0) as tc:
+        await tc.fetch_token()
