@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 __all__ = [
     "MAX_SECONDS",
+    "Respond",
     "bomb",
     "chunked_forever",
     "drip",

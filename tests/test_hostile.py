@@ -4,18 +4,25 @@ send, a client ends with a typed TokenError, bounded memory and time, and no sec
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import json
+import re
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
+import httpx
 import pytest
 from hostile_server import (
+    Respond,
     bomb,
     chunked_forever,
+    drip,
     json_response,
     raw_response,
     serve,
@@ -27,6 +34,7 @@ from screening_eagle_id import (
     RetryPolicy,
     TokenClient,
     TokenError,
+    TokenTransportError,
 )
 
 SECRET = "HOSTILE-SECRET-7d1e0c"
@@ -155,3 +163,234 @@ def test_a_gzip_body_within_the_limit_is_read() -> None:
 async def _afetch_token(url: str) -> str:
     async with AsyncTokenClient(url, CREDS, scope="openid", retry=ONE_TRY) as tc:
         return (await tc.fetch_token()).access_token
+
+
+# --- 2. deep nesting anywhere in a response is a typed error ---------------------------------
+
+DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize("status", [200, 400, 401, 418, 503])
+@pytest.mark.parametrize(
+    "body", [DEEP, b'{"error": "x", "errorDescription": ' + DEEP, b'{"access_token": ' + DEEP]
+)
+def test_deep_json_is_a_typed_error_sync_and_async(status: int, body: bytes) -> None:
+    with serve(json_response(status, body)) as url:
+        errors = [_fetch_error(url), asyncio.run(_afetch_error(url))]
+    for error in errors:
+        assert error.status_code == status
+        assert "\n" not in str(error)
+        assert len(str(error)) < 400
+
+
+def test_deep_json_reaches_every_waiting_thread_as_a_token_error() -> None:
+    def slow_deep(conn: socket.socket, request: bytes) -> None:
+        time.sleep(0.3)  # the other threads queue up behind this fetch
+        json_response(200, DEEP)(conn, request)
+
+    outcomes: list[object] = []
+    with serve(slow_deep) as url, _client(url) as tc:
+
+        def call() -> None:
+            try:
+                tc.get_token()
+            except TokenError as exc:
+                outcomes.append(type(exc))
+            except BaseException as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert outcomes == [TokenError] * 4
+
+
+# --- 4. fresh tokens are checked --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"token_type": "mac"}, "token_type"),
+        ({"token_type": "Bearer\r\nX: y"}, "token_type"),
+        ({"token_type": 1}, "token_type"),
+        ({"access_token": "TOKENSENTINEL\r\nX-Injected: 1"}, "access_token"),
+        ({"access_token": "TOKENSENTINEL with space"}, "access_token"),
+        ({"access_token": "TOKENSENTINEL\u00e9"}, "access_token"),
+        ({"access_token": "TOKENSENTINEL" * 5000}, "access_token"),
+        ({"access_token": ["TOKENSENTINEL"]}, "access_token"),
+        ({"id_token": "TOKENSENTINEL\x1b[2J"}, "id_token"),
+        ({"refresh_token": {"TOKENSENTINEL": 1}}, "refresh_token"),
+        ({"refresh_token": "TOKENSENTINEL" * 5000}, "refresh_token"),
+        ({"scope": "openid\nadmin"}, "scope"),
+        ({"scope": 7}, "scope"),
+        ({"expires_in": True}, "expires_in"),
+        ({"expires_in": 3600.5}, "expires_in"),
+        ({"expires_in": "3600"}, "expires_in"),
+        ({"expires_in": 10**30}, "expires_in"),
+    ],
+)
+def test_an_unusable_fresh_token_is_refused_without_echoing_it(
+    overrides: dict[str, object], reason: str
+) -> None:
+    with serve(json_response(200, {**TOKEN_BODY, **overrides})) as url:
+        errors = [_fetch_error(url), asyncio.run(_afetch_error(url))]
+    for error in errors:
+        assert error.error == "invalid_response"
+        assert reason in str(error)
+        for text in (str(error), repr(error), str(error.error_description)):
+            assert "TOKENSENTINEL" not in text
+            assert len(text) < 400
+
+
+def test_bearer_in_any_case_is_accepted() -> None:
+    with (
+        serve(json_response(200, {**TOKEN_BODY, "token_type": "bEaReR"})) as url,
+        _client(url) as tc,
+    ):
+        assert tc.fetch_token().token_type == "bEaReR"
+
+
+# --- 6. server text is capped and scrubbed ---------------------------------------------------
+
+
+def _secret_forms() -> list[str]:
+    from urllib.parse import quote, quote_plus
+
+    return [
+        SECRET,
+        quote_plus(SECRET),
+        quote(SECRET),
+        SECRET.lower(),
+        base64.b64encode(f"client-1:{SECRET}".encode()).decode(),
+        base64.b64encode(f"client-1:{quote_plus(SECRET)}".encode()).decode(),
+    ]
+
+
+def _echoing(status: int, pad: int = 0) -> Respond:
+    """Echoes the request's Basic value (and the decoded secret) in every text field."""
+
+    def respond(conn: socket.socket, request: bytes) -> None:
+        basic = re.search(rb"authorization: Basic (\S+)", request, re.IGNORECASE)
+        value = basic.group(1).decode() if basic else ""
+        decoded = base64.b64decode(value).decode() if value else ""
+        text = "x" * pad + f" Basic {value} = {decoded} \x1b[31m\r\nFORGED-LOG-LINE"
+        document = {
+            "error": f"invalid_client {decoded}",
+            "errorDescription": text,
+            "error_description": text,
+        }
+        json_response(status, document, {"Content-Type": f"application/json; {decoded}"})(
+            conn, request
+        )
+
+    return respond
+
+
+@pytest.mark.parametrize("status", [400, 401, 418, 503])
+@pytest.mark.parametrize("pad", [0, 1021, 300_000])
+def test_server_text_is_capped_and_never_echoes_the_secret(status: int, pad: int) -> None:
+    texts: list[str] = []
+    for client_auth in ("basic", "basic_raw"):
+        with serve(_echoing(status, pad)) as url:
+            error = _fetch_error(url, client_auth=client_auth)
+        texts += [str(error), repr(error), str(error.error), str(error.error_description)]
+        texts += [str(arg) for arg in error.args]
+        assert len(str(error)) < 2 * 1024 + 300
+        assert len(error.error_description or "") <= 1024
+        assert "\n" not in str(error)
+        assert "\x1b" not in str(error)
+    for text in texts:
+        for form in _secret_forms():
+            assert form not in text
+
+
+# --- 7. no cookies ----------------------------------------------------------------------------
+
+
+def _cookie_setter(seen: list[bytes]) -> Respond:
+    def respond(conn: socket.socket, request: bytes) -> None:
+        seen.append(request)
+        headers = [("Content-Type", "application/json"), ("Set-Cookie", "session=EVIL; Path=/")]
+        raw_response(200, json.dumps(TOKEN_BODY).encode(), headers)(conn, request)
+
+    return respond
+
+
+def _cookie_headers(requests: list[bytes]) -> list[bytes]:
+    return [
+        line for r in requests for line in r.split(b"\r\n") if line.lower().startswith(b"cookie")
+    ]
+
+
+def test_no_cookie_is_kept_or_sent_on_token_requests() -> None:
+    seen: list[bytes] = []
+    with serve(_cookie_setter(seen)) as url, _client(url) as tc:
+        tc.fetch_token()
+        tc.fetch_token()
+    assert len(seen) == 2
+    assert _cookie_headers(seen) == []
+
+
+def test_a_callers_cookie_jar_neither_leaks_in_nor_is_written() -> None:
+    seen: list[bytes] = []
+    with (
+        serve(_cookie_setter(seen)) as url,
+        httpx.Client(cookies={"theirs": "PRIVATE"}) as http,
+        _client(url, http_client=http) as tc,
+    ):
+        tc.fetch_token()
+        tc.fetch_token()
+        assert dict(http.cookies) == {"theirs": "PRIVATE"}
+    assert _cookie_headers(seen) == []
+
+
+def test_async_no_cookies() -> None:
+    seen: list[bytes] = []
+
+    async def main(url: str) -> dict[str, str]:
+        async with httpx.AsyncClient(cookies={"theirs": "PRIVATE"}) as http:
+            async with AsyncTokenClient(url, CREDS, scope="openid", http_client=http) as tc:
+                await tc.fetch_token()
+                await tc.fetch_token()
+            async with AsyncTokenClient(url, CREDS, scope="openid") as own:
+                await own.fetch_token()
+                await own.fetch_token()
+            return dict(http.cookies)
+
+    with serve(_cookie_setter(seen)) as url:
+        assert asyncio.run(main(url)) == {"theirs": "PRIVATE"}
+    assert len(seen) == 4
+    assert _cookie_headers(seen) == []
+
+
+# --- 9. a whole try is bounded by timeout=, whatever the server drips --------------------------
+
+_DRIPPED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 200
+
+
+@pytest.mark.parametrize("phase", ["status line and headers", "body"])
+def test_a_server_dripping_its_response_is_cut_off_at_timeout(phase: str) -> None:
+    if phase == "body":
+        data = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b" " * 400
+    else:
+        data = _DRIPPED_HEAD
+    with serve(drip(data, every=0.02)) as url:  # about 5-8 s in all, a byte each 20 ms
+        started = time.monotonic()
+        error = _fetch_error(url, timeout=1.0)
+        elapsed = time.monotonic() - started
+        astarted = time.monotonic()
+        with pytest.raises(TokenError):
+            asyncio.run(_afetch_timeout(url))
+        aelapsed = time.monotonic() - astarted
+    assert isinstance(error, TokenTransportError)
+    assert error.retryable
+    assert elapsed < 2.0
+    assert aelapsed < 2.0
+
+
+async def _afetch_timeout(url: str) -> None:
+    async with AsyncTokenClient(url, CREDS, scope="openid", retry=ONE_TRY, timeout=1.0) as tc:
+        await tc.fetch_token()

@@ -29,11 +29,11 @@ from . import _effects as fx
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connect import Verify, check_url
-from ._credentials import ClientAuth, ClientCredentials, resolve_config
+from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._drive import adrive, drive
 from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, scrub
 from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
 
@@ -82,13 +82,14 @@ class _TokenClientBase(TokenEngine):
         self._scope_set = frozenset(self._scopes)
         body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
+        secret = config.credentials.client_secret
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
         super().__init__(
             retry=retry or RetryPolicy(),
             clock=clock or SYSTEM_CLOCK,
             random=random,
             scope=self._scope_set,
-            binding=partial(binding_key, config.credentials.client_secret, self._key),
+            binding=partial(binding_key, secret, self._key),
         )
         is_async = isinstance(self, AsyncTokenClient)
         self._endpoint = Endpoint(
@@ -100,6 +101,7 @@ class _TokenClientBase(TokenEngine):
             self._monotonic,
             type(self).__name__,
             max_response_bytes,
+            partial(scrub, secrets=secret_forms(config.credentials.client_id, secret)),
         )
         self._endpoint.plug(http_client, verify, is_async=is_async)
 

@@ -14,12 +14,20 @@ Our exception hierarchy (caught as `TokenError` when the cause does not matter):
   + ConfigurationError         -- credentials, URL or scope missing or unreadable
 
 Messages never contain the client secret: they are built from the status, the server's
-`error`/`errorDescription` and the URL only.
+`error`/`errorDescription` and the URL only, and any text from the server passes `scrub()`
+first: capped at `MAX_SERVER_TEXT` characters, control and format characters dropped, and
+every form of the secret the client could have sent replaced by `***` (a hostile or buggy
+server may echo the Basic header back).
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterable
+
 __all__ = [
+    "MAX_SERVER_TEXT",
     "AccessDeniedError",
     "ConfigurationError",
     "EndpointNotFoundError",
@@ -30,7 +38,32 @@ __all__ = [
     "ServerError",
     "TokenError",
     "TokenTransportError",
+    "scrub",
 ]
+
+#: The most characters of one piece of server text (error, description, ...) kept in a message.
+MAX_SERVER_TEXT = 1024
+# Text longer than this is cut before anything else is done with it: a secret form is far
+# shorter, so cutting here first cannot split one that would still be within the kept part.
+_MAX_SCANNED = 64 * MAX_SERVER_TEXT
+
+
+def _printable(text: str) -> str:
+    # Cc (C0/C1 controls, CR/LF, ESC), Cf (zero-width and bidi controls), line separators:
+    # nothing that can forge log lines, reorder a terminal line or hide inside a secret.
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
+
+
+def scrub(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_SERVER_TEXT) -> str:
+    """Server `text` made fit for a message or log line: control and format characters
+    dropped, each of `secrets` (case-insensitively) replaced by `***`, then cut to `limit`
+    characters (with `…`). Replacing before cutting means no part of a secret survives."""
+    text = _printable(text[:_MAX_SCANNED])
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if forms:
+        pattern = re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
+        text = pattern.sub("***", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class TokenError(Exception):

@@ -100,7 +100,9 @@ class _Try:
             if exc is None:
                 self.url = _requested_url(endpoint)
             elif isinstance(exc, httpx.RequestError):
-                self.failure = transport_error(exc, url=_url_of(exc, endpoint.url))
+                self.failure = transport_error(
+                    exc, url=_url_of(exc, endpoint.url), clean=endpoint.clean
+                )
             elif isinstance(exc, TimeoutError):
                 self.failure = TokenTransportError(
                     f"no usable response from {endpoint.url}: no complete response within "
@@ -110,7 +112,7 @@ class _Try:
             elif isinstance(
                 exc, ValueError | KeyError | TypeError | AttributeError | RecursionError
             ):
-                self.failure = _unparseable(self._wall)  # None: a bug of ours, raised as is
+                self.failure = _unparseable(endpoint, self._wall)  # None: a bug of ours
             return self.failure is not None
         finally:
             _last_response.reset(self._reset)
@@ -144,6 +146,7 @@ class Endpoint:
         monotonic: Callable[[], float],
         name: str,
         max_response_bytes: int,
+        clean: Callable[[str], str],
     ) -> None:
         self.url = url
         self._basic = basic
@@ -153,6 +156,8 @@ class Endpoint:
         self.request_limit = _whole_request_limit(self._timeout)
         self._monotonic = monotonic
         self._name = name
+        #: Server text reaches messages and logs only through this (secret forms -> ***).
+        self.clean = clean
         self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
         self._deadline_transport = False
         self.used = False
@@ -269,11 +274,12 @@ class Endpoint:
         ) as exc:
             # A bug or an absurd value in a response must still surface as a TokenError.
             status = int(response.status_code)
+            detail = f"{type(exc).__name__}: {self.clean(str(exc))}"[:200]
             return TokenError(
-                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                f"{status} from {url}: unusable response ({detail})",
                 status_code=status,
                 error="invalid_response",
-                error_description=f"{type(exc).__name__}: {exc}"[:200],
+                error_description=detail,
             )
 
     def _interpret_parsed(
@@ -294,8 +300,11 @@ class Endpoint:
                 description,
                 url=url,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+                clean=self.clean,
             )
-        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
+        raise error_from_body(
+            status, response.headers, response.content, url=url, wall_now=wall, clean=self.clean
+        )
 
 
 def _requested_url(endpoint: Endpoint) -> str:
@@ -304,11 +313,16 @@ def _requested_url(endpoint: Endpoint) -> str:
     return str(raw.request.url) if raw is not None else endpoint.url
 
 
-def _unparseable(wall: float) -> TokenError | None:
+def _unparseable(endpoint: Endpoint, wall: float) -> TokenError | None:
     """The generated parser raised on the last response: report it from the raw bytes."""
     raw = _last_response.get()
     if raw is None:
         return None
     return error_from_body(
-        raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
+        raw.status_code,
+        raw.headers,
+        raw.content,
+        url=str(raw.request.url),
+        wall_now=wall,
+        clean=endpoint.clean,
     )
