@@ -1,10 +1,11 @@
 """One token request: one try against the endpoint, and what its response means.
 
-The one place the overlay touches the network, and it does so only through the generated
-operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`. `Endpoint.send()`
-and `asend()` make one try and return its outcome as a value, a `Token` or a `TokenError`
-(never raising one): whether to retry is the engine's decision (`_engine.py`). How we
-connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
+The one place the overlay touches the network: the generated operation
+`generate_auth_access_token` builds the request (`_get_kwargs`) and parses the response
+(`_build_response`); `_transport.py` sends it and reads the body, bounded in size and time.
+`Endpoint.send()` and `asend()` make one try and return its outcome as a value, a `Token` or
+a `TokenError` (never raising one): whether to retry is the engine's decision (`_engine.py`).
+How we connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
 """
 
 from __future__ import annotations
