@@ -18,6 +18,7 @@ from live_server import LiveServer
 from redis_server import RedisServer, start_redis
 from screening_eagle_id import (
     ClientCredentials,
+    ConfigurationError,
     FileCache,
     InvalidClientError,
     MemoryCache,
@@ -336,3 +337,32 @@ def test_a_redis_lock_holder_extends_its_lock_while_it_fetches(
         second.join(10)
     assert results == ["slow.token.x", "slow.token.x"]
     assert len(served) == 1  # the second waited for the holder and adopted its token
+
+
+# --- 8. FileCache: a folder swapped for a symlink after the check is never followed -----------
+
+
+def test_a_cache_folder_swapped_for_a_symlink_is_never_followed(
+    reference_server: LiveServer, tmp_path: Path
+) -> None:
+    folder, moved, victim = tmp_path / "cache", tmp_path / "moved", tmp_path / "victim"
+    cache = FileCache(folder)
+    victim.mkdir(mode=0o700)
+    folder.rename(moved)
+    folder.symlink_to(victim)  # someone swaps the checked path for a link to their folder
+    with TokenClient(
+        reference_server.url, creds(reference_server), scope="openid", cache=cache
+    ) as tc:
+        tc.get_token()
+        tc.invalidate()
+        tc.get_token()
+    assert list(victim.iterdir()) == []
+    assert any(p.suffix == ".json" for p in moved.iterdir())  # the folder that was checked
+    cache.close()
+
+
+def test_a_symlinked_cache_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(ConfigurationError, match="symlink"):
+        FileCache(tmp_path / "link")
