@@ -4,6 +4,7 @@ end are stale. Real FileCache folders, a real redis-server, the real reference s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -17,6 +18,8 @@ from hostile_server import json_response, serve
 from live_server import LiveServer
 from redis_server import RedisServer, start_redis
 from screening_eagle_id import (
+    AsyncRedisCache,
+    AsyncTokenClient,
     ClientCredentials,
     ConfigurationError,
     FileCache,
@@ -366,3 +369,30 @@ def test_a_symlinked_cache_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(ConfigurationError, match="symlink"):
         FileCache(tmp_path / "link")
+
+
+def test_async_redis_lock_without_ttl_is_stale_and_the_holder_extends_its_own(
+    redis_server: RedisServer, r: redis.Redis
+) -> None:
+    served: list[float] = []
+
+    async def main(url: str) -> tuple[str, int]:
+        key = cache_key(url, "client-1", ["openid"])
+        name = f"eagle-id:lock:{key}"
+        r.set(name, "crashed-holder")  # no TTL: would block every cold fetch for lock_timeout
+        async with (
+            AsyncRedisCache(redis_server.url, lock_timeout=0.6) as cache,
+            AsyncTokenClient(
+                url, ClientCredentials("client-1", "s"), scope="openid", cache=cache
+            ) as tc,
+        ):
+            fetch = asyncio.ensure_future(tc.get_token())
+            await asyncio.sleep(1.0)  # the fetch takes 1.5 s, the lock_timeout is 0.6 s
+            pttl = r.pttl(name)
+            return (await fetch).access_token, pttl  # type: ignore[return-value]
+
+    with serve(_slow_token(1.5, served)) as url:
+        token, pttl = asyncio.run(main(url))
+    assert token == "slow.token.x"
+    assert 0 < pttl <= 600  # taken over, and still held (extended) after 1 s
+    assert len(served) == 1
