@@ -11,14 +11,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-redis = pytest.importorskip("redis")
-
-from screening_eagle_id._drive import drive  # noqa: E402
-from screening_eagle_id._effects import Sleep  # noqa: E402
-from screening_eagle_id._entry import encode  # noqa: E402
-from screening_eagle_id._rediscore import Call, Pipeline, RedisCacheBase, ReleaseLock  # noqa: E402
-from test_engine import KEY, token  # noqa: E402
+import redis
+from screening_eagle_id._drive import drive
+from screening_eagle_id._effects import Sleep
+from screening_eagle_id._entry import (
+    MAX_ENTRY_BYTES,
+    encode,
+)
+from screening_eagle_id._rediscore import (
+    Call,
+    Held,
+    Pause,
+    Pipeline,
+    RedisCacheBase,
+    RunScript,
+)
+from test_engine import KEY, token
 
 KEY64 = "ab" * 32
 ENTRY = encode(token("cached", key=KEY).to_entry())
@@ -29,13 +37,14 @@ def cache() -> RedisCacheBase:
 
 
 def scripted(replies: list[object], seen: list[object]) -> Callable[[object], Any]:
-    """An `execute` answering each effect with the next reply (an exception is raised)."""
+    """An `execute` answering each command with the next reply (an exception is raised); a
+    `Sleep` just passes, a heartbeat's `Pause` finds the holder done."""
     answers = iter(replies)
 
     def execute(effect: object) -> Any:
         seen.append(effect)
-        if isinstance(effect, Sleep):
-            return None
+        if isinstance(effect, Sleep | Pause):
+            return isinstance(effect, Pause)
         answer = next(answers)
         if isinstance(answer, BaseException):
             raise answer
@@ -48,6 +57,8 @@ def shape(effect: object) -> object:
     """An effect as plain values, to compare."""
     if isinstance(effect, Call):
         return (effect.method, effect.args, effect.kwargs)
+    if isinstance(effect, RunScript):
+        return (effect.name, effect.keys, effect.args)
     if isinstance(effect, Pipeline):
         return [shape(call) for call in effect.calls]
     return effect
@@ -56,7 +67,7 @@ def shape(effect: object) -> object:
 # What Redis answers a GET -> what `get` returns, and what is logged.
 GETS = [
     pytest.param(ENTRY, "cached", None, id="an-entry"),
-    pytest.param(None, None, None, id="no-entry"),
+    pytest.param(b"", None, None, id="no-entry"),
     pytest.param(b"[[[[not an entry", None, "not a cached token", id="garbage"),
     pytest.param(redis.ConnectionError("refused"), None, "failed", id="redis-down"),
 ]
@@ -69,7 +80,7 @@ def test_get(
     seen: list[object] = []
     with caplog.at_level(logging.WARNING, "screening_eagle_id"):
         got = drive(cache()._get(KEY64), scripted([reply], seen))
-    assert [shape(e) for e in seen] == [("get", (f"p:token:{KEY64}",), {})]
+    assert [shape(e) for e in seen] == [("getrange", (f"p:token:{KEY64}", 0, MAX_ENTRY_BYTES), {})]
     assert (got and got.access_token) == access_token
     assert (logged in caplog.text) if logged else not caplog.text
 
@@ -83,7 +94,7 @@ def test_after_a_failure_redis_is_left_alone_and_the_outage_logged_once(
         drive(store._get(KEY64), scripted([redis.TimeoutError("slow")], seen))
         assert drive(store._get(KEY64), scripted([], seen)) is None
         drive(store._set(KEY64, token("t", key=KEY)), scripted([], seen))
-        assert drive(store._acquire(KEY64), scripted([], seen))[2] is False
+        assert drive(store._acquire(KEY64), scripted([], seen)).locked is False
     assert len(seen) == 1  # nothing was sent during the backoff
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
 
@@ -94,27 +105,64 @@ def test_set_stores_with_the_remaining_lifetime_and_deletes_an_expired_token() -
     assert [shape(e) for e in seen] == [("delete", (f"p:token:{KEY64}",), {})]
 
 
-# Successive answers to the lock's pipeline (SET NX, GET token) -> whether the lock is ours.
+# Successive answers to the lock's pipeline (the acquire script, GETRANGE token) -> whether
+# the lock is ours.
 LOCKS = [
-    pytest.param([[True, None]], True, 0, id="free"),
-    pytest.param([[None, None], [None, None], [True, None]], True, 2, id="freed"),
-    pytest.param([[None, b"v1"], [None, b"v2"]], False, 1, id="holder-stored"),
-    pytest.param([[None, None], redis.ConnectionError("x")], False, 1, id="redis-down"),
+    pytest.param([[1, b""]], True, 0, id="free-or-stale"),
+    pytest.param([[0, b""], [0, b""], [1, b""]], True, 2, id="freed"),
+    pytest.param([[0, b"v1"], [0, b"v2"]], False, 1, id="holder-stored"),
+    pytest.param([[0, b""], [0, b"v1"]], False, 1, id="first-token-stored"),
+    pytest.param([[0, b""], redis.ConnectionError("x")], False, 1, id="redis-down"),
 ]
 
 
 @pytest.mark.parametrize(("answers", "locked", "sleeps"), LOCKS)
 def test_lock_wait(answers: list[object], locked: bool, sleeps: int) -> None:
     seen: list[object] = []
-    name, owner, got = drive(cache()._acquire(KEY64), scripted(answers, seen))
-    assert (name, got) == (f"p:lock:{KEY64}", locked)
+    held = drive(cache()._acquire(KEY64), scripted(answers, seen))
+    assert (held.name, held.ttl_ms, held.locked) == (f"p:lock:{KEY64}", 5000, locked)
     polls = [shape(e) for e in seen if not isinstance(e, Sleep)]
-    set_nx = ("set", (name, owner), {"nx": True, "px": 5000})
-    assert polls == [[set_nx, ("get", (f"p:token:{KEY64}",), {})]] * len(answers)
+    acquire = ("acquire", (held.name,), (held.owner, 5000))
+    read = ("getrange", (f"p:token:{KEY64}", 0, MAX_ENTRY_BYTES), {})
+    assert polls == [[acquire, read]] * len(answers)
     assert sum(isinstance(e, Sleep) for e in seen) == sleeps
 
 
 def test_unlock_runs_the_owner_checked_release_and_a_failure_is_only_logged() -> None:
     seen: list[object] = []
-    drive(cache()._unlock("p:lock:k", "me"), scripted([redis.ConnectionError("x")], seen))
-    assert seen == [ReleaseLock("p:lock:k", "me")]
+    held = Held("p:lock:k", "me", 5000, True)
+    drive(cache()._unlock(held), scripted([redis.ConnectionError("x")], seen))
+    assert seen == [RunScript("release", ("p:lock:k",), ("me",))]
+
+
+# What each heartbeat's extend script answers -> how many beats until it stops.
+BEATS = [
+    pytest.param([1, 1, 0], 3, id="lock-lost"),
+    pytest.param([1, redis.ConnectionError("x")], 2, id="redis-down"),
+]
+
+
+@pytest.mark.parametrize(("answers", "beats"), BEATS)
+def test_the_heartbeat_extends_every_third_of_the_ttl_until_the_lock_is_lost(
+    answers: list[object], beats: int
+) -> None:
+    seen: list[object] = []
+    replies = iter(answers)
+
+    def execute(effect: object) -> Any:
+        seen.append(effect)
+        if isinstance(effect, Pause):
+            return False
+        answer = next(replies)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    drive(cache()._heartbeat(Held("p:lock:k", "me", 6000, True)), execute)
+    assert seen == [Pause(2.0), RunScript("extend", ("p:lock:k",), ("me", 6000))] * beats
+
+
+def test_the_heartbeat_ends_when_the_holder_is_done() -> None:
+    seen: list[object] = []
+    drive(cache()._heartbeat(Held("p:lock:k", "me", 6000, True)), scripted([], seen))
+    assert seen == [Pause(2.0)]

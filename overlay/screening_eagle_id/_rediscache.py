@@ -8,12 +8,16 @@ In Redis, under a prefix (default `eagle-id:`):
 * `<prefix>token:<key>` -- the entry format of `_entry.py` (never the client secret; one that
   does not decode is a miss, replaced by the next fetch), with a TTL equal
   to the token's remaining lifetime, so Redis drops it when it expires.
-* `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
-  itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
-  only by its owner (a Lua compare-and-delete: a holder whose lock already expired must not
-  delete its successor's). Waiters poll with short, growing sleeps, each poll one round trip
-  that also reads the token entry: once the holder has stored a new token they stop waiting
-  (without the lock) and read it, rather than queueing one by one behind the lock.
+* `<prefix>lock:<key>` -- the fetch lock: `<owner>:<Redis TIME, ms, of its last heartbeat>`,
+  set if absent with a TTL of `lock_timeout`. While it fetches, the holder extends it every
+  third of that (a heartbeat thread or task), so a long fetch keeps it and a crashed holder's
+  lapses; a lock with no TTL, not a string, or no heartbeat for longer than `lock_timeout`
+  is stale and taken over. Released only by its owner (a Lua compare-and-delete: a holder
+  whose lock already expired must not delete its successor's). Waiters poll with short,
+  growing sleeps, each poll one round trip that also reads the token entry: once the holder
+  has stored a new token they stop waiting (without the lock) and read it, rather than
+  queueing one by one behind the lock. The scripts and every decision are in
+  `_rediscore.py`; the two classes here only carry its commands out.
 
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
@@ -27,16 +31,19 @@ and an outage of it must not become an outage of every service that uses it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
 from ._drive import adrive, drive
 from ._effects import Sleep
-from ._rediscore import Call, Pipeline, RedisCacheBase, RedisEffect, ReleaseLock, queued
+from ._rediscore import Call, Pause, Pipeline, RedisCacheBase, RedisEffect, RunScript, queue
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -45,13 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncRedisCache", "RedisCache"]
 
-# Deletes the lock only if it still holds our owner value (atomic in Redis).
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
 # Seconds a command may take before Redis counts as away (for caches built from a URL).
 _SOCKET_TIMEOUT = 2.0
 
@@ -89,8 +89,7 @@ class RedisCache(RedisCacheBase):
                 "RedisCache takes a URL or a redis.Redis (use AsyncRedisCache with "
                 f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
+        self._use(client)
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -112,23 +111,32 @@ class RedisCache(RedisCacheBase):
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[bool]:
-        name, owner, acquired = drive(self._acquire(key), self._do)
+        held = drive(self._acquire(key), self._do)
+        done = threading.Event()
+        if held.locked:
+            beat = partial(drive, self._heartbeat(held), partial(self._beat, done))
+            threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
         try:
-            yield acquired
+            yield held.locked
         finally:
-            if acquired:
-                drive(self._unlock(name, owner), self._do)
+            done.set()
+            if held.locked:
+                drive(self._unlock(held), self._do)
 
-    def _do(self, effect: RedisEffect | Sleep) -> Any:
+    def _beat(self, done: threading.Event, effect: RedisEffect | Pause) -> Any:
+        return done.wait(effect.seconds) if isinstance(effect, Pause) else self._do(effect)
+
+    def _do(self, effect: RedisEffect) -> Any:
         """Carry out one command, blocking."""
         match effect:
             case Call(method=method, args=args, kwargs=kwargs):
                 return getattr(self._client, method)(*args, **kwargs)
+            case RunScript(name=name, keys=keys, args=args):
+                return self._scripts[name](keys=keys, args=args)
             case Pipeline(calls=calls):
                 with self._client.pipeline(transaction=False) as pipe:
-                    return queued(pipe, calls).execute()
-            case ReleaseLock(name=name, owner=owner):
-                return self._release(keys=[name], args=[owner])
+                    collections.deque(queue(pipe, calls, self._scripts), maxlen=0)
+                    return pipe.execute()
             case Sleep(seconds=seconds):
                 return time.sleep(seconds)
 
@@ -172,8 +180,7 @@ class AsyncRedisCache(RedisCacheBase):
                 "AsyncRedisCache takes a URL or a redis.asyncio.Redis (use RedisCache with "
                 f"redis.Redis), not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
+        self._use(client)
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -193,23 +200,36 @@ class AsyncRedisCache(RedisCacheBase):
 
     @contextlib.asynccontextmanager
     async def _alock(self, key: str) -> AsyncIterator[bool]:
-        name, owner, acquired = await adrive(self._acquire(key), self._do)
+        held = await adrive(self._acquire(key), self._do)
+        beat = asyncio.ensure_future(adrive(self._heartbeat(held), self._beat))
         try:
-            yield acquired
+            yield held.locked
         finally:
-            if acquired:
-                await adrive(self._unlock(name, owner), self._do)
+            beat.cancel()  # before its first Pause ends when the lock is not ours
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            if held.locked:
+                await adrive(self._unlock(held), self._do)
 
-    async def _do(self, effect: RedisEffect | Sleep) -> Any:
+    async def _beat(self, effect: RedisEffect | Pause) -> Any:
+        if isinstance(effect, Pause):
+            await asyncio.sleep(effect.seconds)  # the holder being done cancels the task
+            return False
+        return await self._do(effect)
+
+    async def _do(self, effect: RedisEffect) -> Any:
         """Carry out one command, awaited."""
         match effect:
             case Call(method=method, args=args, kwargs=kwargs):
                 return await getattr(self._client, method)(*args, **kwargs)
+            case RunScript(name=name, keys=keys, args=args):
+                return await self._scripts[name](keys=keys, args=args)
             case Pipeline(calls=calls):
                 async with self._client.pipeline(transaction=False) as pipe:
-                    return await queued(pipe, calls).execute()
-            case ReleaseLock(name=name, owner=owner):
-                return await self._release(keys=[name], args=[owner])
+                    for queued in queue(pipe, calls, self._scripts):
+                        if isinstance(queued, Coroutine):  # a script: queued once awaited
+                            await queued
+                    return await pipe.execute()
             case Sleep(seconds=seconds):
                 return await asyncio.sleep(seconds)
 

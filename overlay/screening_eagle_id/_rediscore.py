@@ -10,22 +10,34 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from attrs import frozen
 
 from ._drive import Flow
 from ._effects import Sleep
-from ._entry import EntryError
+from ._entry import MAX_ENTRY_BYTES, EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._lockwait import Attempt, Outcome, wait_for_lock
 from ._token import Token
 
-__all__ = ["Call", "Command", "Pipeline", "RedisCacheBase", "RedisEffect", "ReleaseLock", "queued"]
+__all__ = [
+    "SCRIPTS",
+    "Call",
+    "Command",
+    "Held",
+    "Pause",
+    "Pipeline",
+    "RedisCacheBase",
+    "RedisEffect",
+    "RunScript",
+    "queue",
+]
 
 logger = logging.getLogger("screening_eagle_id")
 
@@ -75,6 +87,58 @@ def _secrets_of(url: str) -> list[str]:
     return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
 
 
+# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>". Redis's own clock,
+# so every host measures a lock's age alike.
+_NOW_MS = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# Takes the lock if free, or if stale: no TTL, no heartbeat for longer than the TTL
+# (ARGV[2] ms), not a string, or a foreign value with a TTL longer than ours. 1 if taken.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local ttl = tonumber(ARGV[2])
+local value = ARGV[1] .. ':' .. now
+if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
+    return 1
+end
+local stale = redis.call('type', KEYS[1]).ok ~= 'string'
+if not stale then
+    local pttl = redis.call('pttl', KEYS[1])
+    local beat = tonumber(string.match(redis.call('get', KEYS[1]), ':(%d+)$') or '')
+    stale = pttl == -1 or (beat ~= nil and now - beat > ttl) or (beat == nil and pttl > ttl)
+end
+if stale then
+    redis.call('set', KEYS[1], value, 'PX', ttl)
+    return 1
+end
+return 0
+"""
+)
+# The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
+_EXTEND = (
+    _NOW_MS
+    + """
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now, 'PX', tonumber(ARGV[2]))
+    return 1
+end
+return 0
+"""
+)
+# Deletes the lock only if it is still ours (atomic in Redis).
+_RELEASE = """
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+SCRIPTS = {"acquire": _ACQUIRE, "extend": _EXTEND, "release": _RELEASE}
+
+
 class Call:
     """One Redis command: `<client or pipeline>.<method>(*args, **kwargs)`."""
 
@@ -85,30 +149,50 @@ class Call:
 
 
 @frozen
-class Pipeline:
-    """Commands sent in one round trip (no transaction). Result: their results."""
+class RunScript:
+    """One of `SCRIPTS`, by name, on `keys` with `args`. Result: the script's."""
 
-    calls: tuple[Call, ...]
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[object, ...]
 
 
 @frozen
-class ReleaseLock:
-    """The compare-and-delete script on lock `name` for `owner`."""
+class Pipeline:
+    """Commands sent in one round trip (no transaction). Result: their results."""
+
+    calls: tuple[Call | RunScript, ...]
+
+
+@frozen
+class Pause:
+    """The lock heartbeat's wait: `seconds`, unless the holder is done first. Result: done?"""
+
+    seconds: float
+
+
+class Held(NamedTuple):
+    """A fetch lock waited for: its key, our owner value, its TTL, and whether we hold it."""
 
     name: str
     owner: str
+    ttl_ms: int
+    locked: bool
 
 
-Command = Call | Pipeline | ReleaseLock
+Command = Call | RunScript | Pipeline
 RedisEffect = Command | Sleep
 _AWAY = object()  # a command's result when Redis is skipped or failed
 
 
-def queued(pipe: Any, calls: tuple[Call, ...]) -> Any:
-    """`pipe` with `calls` queued on it."""
+def queue(pipe: Any, calls: tuple[Call | RunScript, ...], scripts: dict[str, Any]) -> Iterator[Any]:
+    """Queue `calls` on `pipe` in order; yields what queuing each returned (with redis.asyncio
+    a script's is a coroutine, to await before the next call is queued)."""
     for call in calls:
-        getattr(pipe, call.method)(*call.args, **call.kwargs)
-    return pipe
+        if isinstance(call, RunScript):
+            yield scripts[call.name](keys=call.keys, args=call.args, client=pipe)
+        else:
+            yield getattr(pipe, call.method)(*call.args, **call.kwargs)
 
 
 class RedisCacheBase:
@@ -139,6 +223,11 @@ class RedisCacheBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
 
+    def _use(self, client: Any) -> None:
+        """Talk to Redis through `client` (a `redis` or `redis.asyncio` one)."""
+        self._client = client
+        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+
     def _token_key(self, key: str) -> str:
         return f"{self._prefix}token:{key}"
 
@@ -146,7 +235,7 @@ class RedisCacheBase:
         return f"{self._prefix}lock:{key}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
-        if raw is None:
+        if not raw:  # GETRANGE reads a missing key as empty
             return None
         try:
             return Token.from_entry(decode_entry(raw))
@@ -215,7 +304,9 @@ class RedisCacheBase:
         return result
 
     def _get(self, key: str) -> Flow[RedisEffect, Token | None]:
-        raw = yield from self._guarded("get", Call("get", self._token_key(key)))
+        # GETRANGE reads at most MAX_ENTRY_BYTES + 1 bytes, never a 64 MiB planted value.
+        read = Call("getrange", self._token_key(key), 0, MAX_ENTRY_BYTES)
+        raw = yield from self._guarded("get", read)
         return None if raw is _AWAY else self._decode(key, raw)
 
     def _set(self, key: str, token: Token) -> Flow[RedisEffect, None]:
@@ -229,17 +320,20 @@ class RedisCacheBase:
     def _delete(self, key: str) -> Flow[RedisEffect, None]:
         yield from self._guarded("delete", Call("delete", self._token_key(key)))
 
-    def _acquire(self, key: str) -> Flow[RedisEffect | Sleep, tuple[str, str, bool]]:
-        """Wait for the fetch lock: (lock name, our owner value, whether we hold it)."""
+    def _acquire(self, key: str) -> Flow[RedisEffect, Held]:
+        """Wait for the fetch lock, taking over a stale one (see `_ACQUIRE`)."""
         name, owner = self._lock_key(key), secrets.token_hex(16)
         ttl_ms = max(1, int(self._lock_timeout * 1000))
         try_lock = Pipeline(
-            (Call("set", name, owner, nx=True, px=ttl_ms), Call("get", self._token_key(key)))
+            (
+                RunScript("acquire", (name,), (owner, ttl_ms)),
+                Call("getrange", self._token_key(key), 0, MAX_ENTRY_BYTES),
+            )
         )
 
         def probe() -> Flow[RedisEffect, Attempt | None]:
             result = yield from self._guarded("lock", try_lock)
-            return None if result is _AWAY else Attempt(bool(result[0]), result[1])
+            return None if result is _AWAY else Attempt(bool(result[0]), result[1] or None)
 
         outcome = yield from wait_for_lock(
             probe,
@@ -251,10 +345,21 @@ class RedisCacheBase:
         )
         if outcome is Outcome.TIMED_OUT:
             self._lock_timed_out(key)
-        return name, owner, outcome is Outcome.LOCKED
+        return Held(name, owner, ttl_ms, outcome is Outcome.LOCKED)
 
-    def _unlock(self, name: str, owner: str) -> Flow[RedisEffect, None]:
-        yield from self._guarded("unlock", ReleaseLock(name, owner))  # else it expires by itself
+    def _heartbeat(self, held: Held) -> Flow[RedisEffect | Pause, None]:
+        """While the holder fetches, extend its lock every third of its TTL: a fetch longer
+        than `lock_timeout` keeps it, a crashed holder's lapses. Ends when the holder is done
+        (a `Pause` answers True) or the lock is no longer ours."""
+        extend = RunScript("extend", (held.name,), (held.owner, held.ttl_ms))
+        while not (yield Pause(held.ttl_ms / 3000)):
+            extended = yield from self._guarded("lock heartbeat", extend)
+            if extended is _AWAY or not extended:
+                return
+
+    def _unlock(self, held: Held) -> Flow[RedisEffect, None]:
+        release = RunScript("release", (held.name,), (held.owner,))
+        yield from self._guarded("unlock", release)  # else it expires by itself
 
     def _wait_budget(self) -> float:
         # A little past the lock's own expiry, so a crashed holder's lock is taken over

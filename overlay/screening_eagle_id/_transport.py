@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import httpcore
+import httpcore  # httpx's own HTTP layer: every httpx < 1 requires httpcore 1.x
 import httpx
 
 from ._exceptions import TokenError
