@@ -112,16 +112,17 @@ class RedisCache(RedisCacheBase):
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[bool]:
         held = drive(self._acquire(key), self._do)
+        if not held.locked:
+            yield False
+            return
         done = threading.Event()
-        if held.locked:
-            beat = partial(drive, self._heartbeat(held), partial(self._beat, done))
-            threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+        beat = partial(drive, self._heartbeat(held), partial(self._beat, done))
+        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
         try:
-            yield held.locked
+            yield True
         finally:
             done.set()
-            if held.locked:
-                drive(self._unlock(held), self._do)
+            drive(self._unlock(held), self._do)
 
     def _beat(self, done: threading.Event, effect: RedisEffect | Pause) -> Any:
         return done.wait(effect.seconds) if isinstance(effect, Pause) else self._do(effect)
@@ -201,15 +202,17 @@ class AsyncRedisCache(RedisCacheBase):
     @contextlib.asynccontextmanager
     async def _alock(self, key: str) -> AsyncIterator[bool]:
         held = await adrive(self._acquire(key), self._do)
+        if not held.locked:
+            yield False
+            return
         beat = asyncio.ensure_future(adrive(self._heartbeat(held), self._beat))
         try:
-            yield held.locked
+            yield True
         finally:
-            beat.cancel()  # before its first Pause ends when the lock is not ours
+            beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            if held.locked:
-                await adrive(self._unlock(held), self._do)
+            await adrive(self._unlock(held), self._do)
 
     async def _beat(self, effect: RedisEffect | Pause) -> Any:
         if isinstance(effect, Pause):
