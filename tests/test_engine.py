@@ -431,6 +431,36 @@ def test_a_failed_refresh_ahead_keeps_the_current_token_and_backs_off(failure: o
     assert play(engine.get_flow(), []) is current
 
 
+def test_failed_refresh_aheads_back_off_doubling_until_one_succeeds() -> None:
+    clock = Clock()
+    engine = make(clock)
+    past_refresh_point(engine, clock)
+    waits = []
+    for _ in range(8):
+        script = [*fetch_script(clock, server_error(), lock=TRY), *UNLOCKED[:1], (Log, None)]
+        play(engine.get_flow(), [*script, (Release(), None)])
+        assert engine._entry is not None
+        waits.append(engine._entry.refresh_at - clock.now)
+        clock.now = engine._entry.refresh_at
+    # REFRESH_BACKOFF (1 s doubling, capped at 60 s), jittered to 0.75x by RAND = 0.5.
+    assert waits == pytest.approx([0.75, 1.5, 3, 6, 12, 24, 45, 45])
+    next_token = token("next", issued=clock.now, key=None)
+    script = [*fetch_script(clock, next_token, lock=TRY), *stored(token("next", issued=clock.now))]
+    play(engine.get_flow(), script)
+    assert engine._refresh_failures == 0  # the next failure starts from 1 s again
+
+
+def test_a_refresh_ahead_that_finds_the_token_replaced_meanwhile_serves_it() -> None:
+    clock = Clock()
+    engine = make(clock)
+    past_refresh_point(engine, clock)
+    flow = engine.get_flow()
+    assert flow.send(None) == Acquire(wait=False)
+    fresh = token("fresh", issued=clock.now)
+    engine._entry = held(fresh, anchor=clock.now)  # stored by the caller that held the lock
+    assert play(flow, [(Release(), None)], start=True) is fresh
+
+
 def test_past_hard_expiry_a_failed_refresh_reaches_the_caller() -> None:
     clock = Clock()
     engine = make(clock, RetryPolicy(attempts=1))
