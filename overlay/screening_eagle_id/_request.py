@@ -24,6 +24,7 @@ from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenR
 from screening_eagle_id_client.types import Response
 
 from ._connect import AsyncViaClient, Verify, ViaClient, _shared_ssl_context, verify_setting
+from ._deadline import DeadlineTransport, deadline, env_proxies
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -33,14 +34,7 @@ from ._response import (
     transport_error,
 )
 from ._token import Token, parse_token_response
-from ._transport import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DeadlineTransport,
-    asend_bounded,
-    deadline,
-    env_proxies,
-    send_bounded,
-)
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, asend_bounded, send_bounded
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "Endpoint"]
 
