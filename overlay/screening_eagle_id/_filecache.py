@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._cachedir import default_cache_dir, open_dir, reason
 from ._drive import Flow, adrive, drive
 from ._effects import Sleep
 from ._entry import MAX_ENTRY_BYTES, EntryError
@@ -64,14 +65,6 @@ _KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
 _STALE_TEMP = 60.0
-
-
-def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
-    as the XDG spec says)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "eagle-id"
 
 
 class FileCache:
@@ -100,7 +93,7 @@ class FileCache:
         self._lock_timeout = lock_timeout
         # Every file operation is relative to this descriptor of the folder as checked: a
         # path swapped for a symlink afterwards is never followed.
-        self._fd = _open_dir(self._dir)
+        self._fd = open_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self._dir)!r})"
@@ -141,7 +134,7 @@ class FileCache:
         except FileNotFoundError:
             return None
         except OSError as exc:  # a symlink (ELOOP), no permission, ...
-            _ignored(path, f"cannot open it ({_reason(exc)})")
+            _ignored(path, f"cannot open it ({reason(exc)})")
             return None
         try:
             info = os.fstat(fd)
@@ -156,7 +149,7 @@ class FileCache:
                 return None
             raw = _read(fd, MAX_ENTRY_BYTES + 1)
         except OSError as exc:
-            _ignored(path, f"cannot read it ({_reason(exc)})")
+            _ignored(path, f"cannot read it ({reason(exc)})")
             return None
         finally:
             os.close(fd)
@@ -181,7 +174,7 @@ class FileCache:
             self._write(key, name, data)
         except OSError as exc:
             logger.warning(
-                "token cache: cannot write %s (%s); not cached", self._dir / name, _reason(exc)
+                "token cache: cannot write %s (%s); not cached", self._dir / name, reason(exc)
             )
             return
         self._sweep_temps(key)
@@ -301,7 +294,7 @@ class FileCache:
             logger.warning(
                 "token cache: cannot open lock file %s (%s); fetching without the lock",
                 self._dir / name,
-                _reason(exc),
+                reason(exc),
             )
             return None
 
@@ -325,46 +318,6 @@ class FileCache:
                 with contextlib.suppress(OSError):
                     if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                         os.unlink(entry.name, dir_fd=self._fd)
-
-
-def _open_dir(path: Path) -> int:
-    """Create the cache folder 0700 if missing, open it (never through a symlink) and refuse
-    it unless it is safely ours; the descriptor, checked once, is what the cache uses."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():
-            raise ConfigurationError(
-                f"refusing token cache folder {path}: it is a symlink; use the real folder"
-            ) from None
-        raise ConfigurationError(
-            f"token cache folder {path} is not usable: {_reason(exc)}"
-        ) from None
-    try:
-        _check_dir(path, os.fstat(fd))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _check_dir(path: Path, info: os.stat_result) -> None:
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"token cache folder {path} is not a folder")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: it belongs to another user (uid {info.st_uid})"
-        )
-    if info.st_mode & 0o022:
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: other users may write to it "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
-        )
-    if info.st_mode & 0o300 != 0o300:
-        raise ConfigurationError(f"token cache folder {path} is not writable")
 
 
 def _release(fd: int | None, locked: bool) -> None:
@@ -397,10 +350,6 @@ def _read(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 def _ignored(path: Path, why: str) -> None:
