@@ -170,9 +170,11 @@ async def _afetch_token(url: str) -> str:
 DEEP = b"[" * 100_000
 
 
-@pytest.mark.parametrize("status", [200, 400, 401, 418, 503])
+@pytest.mark.parametrize("status", [200, 400, 418, 503])
 @pytest.mark.parametrize(
-    "body", [DEEP, b'{"error": "x", "errorDescription": ' + DEEP, b'{"access_token": ' + DEEP]
+    "body",
+    [DEEP, b'{"error": "x", "errorDescription": ' + DEEP, b'{"access_token": ' + DEEP],
+    ids=["deep array", "deep description", "deep access_token"],
 )
 def test_deep_json_is_a_typed_error_sync_and_async(status: int, body: bytes) -> None:
     with serve(json_response(status, body)) as url:
@@ -289,7 +291,7 @@ def _echoing(status: int, pad: int = 0) -> Respond:
     return respond
 
 
-@pytest.mark.parametrize("status", [400, 401, 418, 503])
+@pytest.mark.parametrize("status", [400, 401, 503])
 @pytest.mark.parametrize("pad", [0, 1021, 300_000])
 def test_server_text_is_capped_and_never_echoes_the_secret(status: int, pad: int) -> None:
     texts: list[str] = []
