@@ -36,6 +36,7 @@ from screening_eagle_id import (
     TokenError,
     TokenTransportError,
 )
+from screening_eagle_id._transport import env_proxy_for
 
 SECRET = "HOSTILE-SECRET-7d1e0c"
 CREDS = ClientCredentials("client-1", SECRET)
@@ -396,3 +397,20 @@ def test_a_server_dripping_its_response_is_cut_off_at_timeout(phase: str) -> Non
 async def _afetch_timeout(url: str) -> None:
     async with AsyncTokenClient(url, CREDS, scope="openid", retry=ONE_TRY, timeout=1.0) as tc:
         await tc.fetch_token()
+
+
+def test_own_connections_are_bounded_unless_a_proxy_from_the_environment_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        for variant in (name, name.lower()):
+            monkeypatch.delenv(variant, raising=False)
+    assert not env_proxy_for("https://id.example.com")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost, .corp.example,10.0.0.1:8443")
+    assert env_proxy_for("https://id.example.com")
+    assert not env_proxy_for("http://id.example.com")  # no HTTP_PROXY
+    assert not env_proxy_for("https://id.corp.example")
+    assert not env_proxy_for("https://10.0.0.1:8443")
+    monkeypatch.setenv("NO_PROXY", "*")
+    assert not env_proxy_for("https://id.example.com")

@@ -71,7 +71,7 @@ from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DeadlineTransport,
     asend_bounded,
-    env_proxies,
+    env_proxy_for,
     forget_cookies,
     send_bounded,
 )
@@ -619,7 +619,7 @@ class TokenClient(_TokenClientBase):
         self._set_transport(httpx_args, verify, http_client is not None)
         # Our own connections bound every socket operation by the try's deadline; a proxy
         # from the environment keeps httpx's transport (a transport of ours would bypass it).
-        self._deadline_transport = http_client is None and not env_proxies()
+        self._deadline_transport = http_client is None and not env_proxy_for(self._url)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""

@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import http.cookiejar
 import ssl
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,7 @@ __all__ = [
     "DeadlineTransport",
     "asend_bounded",
     "deadline",
-    "env_proxies",
+    "env_proxy_for",
     "forget_cookies",
     "past_deadline",
     "send_bounded",
@@ -441,6 +442,16 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-def env_proxies() -> bool:
-    """Whether the environment names a proxy (httpx honours it unless we set a transport)."""
-    return any(name in ("http", "https", "all") for name in urllib.request.getproxies_environment())
+def env_proxy_for(url: str) -> bool:
+    """Whether the environment names a proxy for `url` (httpx honours it unless we set a
+    transport, so then we leave httpx's): HTTP(S)_PROXY / ALL_PROXY, minus NO_PROXY."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urllib.parse.urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    host = (parts.hostname or "").lower()
+    for entry in proxies.get("no", "").lower().replace(" ", "").split(","):
+        entry = entry.lstrip(".").split(":")[0]  # NO_PROXY: names, .suffixes, host:port
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return False
+    return True
