@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ssl
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import httpcore  # httpx's own HTTP layer: every httpx < 1 requires httpcore 1.x
 import httpx
 
-__all__ = ["DeadlineTransport", "deadline", "env_proxies", "past_deadline"]
+__all__ = ["DeadlineTransport", "deadline", "env_proxy_for", "past_deadline"]
 
 #: The (clock, deadline) of the try in flight in this thread or task, or None.
 deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = contextvars.ContextVar(
@@ -205,6 +206,16 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-def env_proxies() -> bool:
-    """Whether the environment names a proxy (httpx honours it unless we set a transport)."""
-    return any(name in ("http", "https", "all") for name in urllib.request.getproxies_environment())
+def env_proxy_for(url: str) -> bool:
+    """Whether the environment names a proxy for `url` (httpx honours it unless we set a
+    transport, so then we leave httpx's): HTTP(S)_PROXY / ALL_PROXY, minus NO_PROXY."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urllib.parse.urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    host = (parts.hostname or "").lower()
+    for entry in proxies.get("no", "").lower().replace(" ", "").split(","):
+        entry = entry.lstrip(".").split(":")[0]  # NO_PROXY: names, .suffixes, host:port
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return False
+    return True

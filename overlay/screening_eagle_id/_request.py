@@ -24,7 +24,7 @@ from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenR
 from screening_eagle_id_client.types import Response
 
 from ._connect import AsyncViaClient, Verify, ViaClient, _shared_ssl_context, verify_setting
-from ._deadline import DeadlineTransport, deadline, env_proxies
+from ._deadline import DeadlineTransport, deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -178,7 +178,7 @@ class Endpoint:
         # Our own connections bound every socket operation by the try's deadline (sync: the
         # async client has asyncio.timeout); a proxy from the environment keeps httpx's
         # transport (a transport of ours would bypass it).
-        self._deadline_transport = not via and not is_async and not env_proxies()
+        self._deadline_transport = not via and not is_async and not env_proxy_for(self.url)
         # With a caller's client the generated client's default stays: the bytes go through
         # the caller's client and its TLS settings, and no context of ours is ever used.
         self._verify = True if via else verify_setting(verify)

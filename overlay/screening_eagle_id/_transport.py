@@ -112,7 +112,7 @@ class BoundedBody:
         self._chunks: list[bytes] = []
         length = headers.get("content-length", "")
         if length.isascii() and length.isdigit() and int(length) > limit:
-            raise _too_large(status, url, limit, "(Content-Length)")
+            raise _too_large(status, url, limit, "body (its Content-Length)")
 
     def _invalid(self, detail: str) -> TokenError:
         return TokenError(
