@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
@@ -48,15 +49,22 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth({self._tokens!r})"
 
     def flow(
-        self, request: httpx.Request
+        self, request: httpx.Request, *, replayable: bool | None = None
     ) -> Generator[httpx.Request | _NeedToken, httpx.Response | Token, None]:
-        """The authentication flow; yields requests and token requests (see module comment)."""
+        """The authentication flow; yields requests and token requests (see module comment).
+
+        Any request with a `headers` mapping and any response with a `status_code` will do
+        (httpx, httpx2, requests); `replayable` says whether the body can be sent again, and
+        defaults to what an httpx or httpx2 request's stream says.
+        """
         token = yield _NeedToken()
         assert isinstance(token, Token)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
-        assert isinstance(response, httpx.Response)
-        if response.status_code != 401 or not _replayable(request):
+        assert not isinstance(response, Token)
+        if replayable is None:
+            replayable = _replayable(request)
+        if response.status_code != 401 or not replayable:
             return
         fresh = yield _NeedToken(rejected=token)
         assert isinstance(fresh, Token)
@@ -109,5 +117,9 @@ class BearerAuth(httpx.Auth):
 
 
 def _replayable(request: httpx.Request) -> bool:
-    """Whether the body can be sent again: in memory (bytes, form, JSON), not a one-shot stream."""
-    return isinstance(request.stream, httpx.ByteStream)
+    """Whether the body can be sent again: in memory (bytes, form, JSON), not a one-shot stream.
+    An httpx2 request is checked against httpx2's own stream class (already imported then)."""
+    if isinstance(request.stream, httpx.ByteStream):
+        return True
+    httpx2 = sys.modules.get("httpx2")
+    return httpx2 is not None and isinstance(request.stream, httpx2.ByteStream)
