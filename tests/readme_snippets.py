@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["snippet"]
+__all__ = ["run_snippet", "snippet"]
 
 _README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -20,3 +20,10 @@ def snippet(name: str) -> str:
     found = re.search(pattern, text, flags=re.DOTALL)
     assert found is not None, f"README.md has no snippet {name!r}"
     return found.group(1)
+
+
+def run_snippet(name: str, **names: object) -> dict[str, object]:
+    """Run the README snippet `name` with `names` as its globals; returns them afterwards."""
+    scope: dict[str, object] = dict(names)
+    exec(compile(snippet(name), f"README.md:{name}", "exec"), scope)  # noqa: S102 - our README
+    return scope

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from live_server import LiveServer
-from readme_snippets import snippet
+from readme_snippets import run_snippet
 from resource_server import start_resource_server
 from screening_eagle_id import (
     AsyncTokenClient,
@@ -131,5 +131,5 @@ def test_repr_shows_no_secret(tokens: TokenClient, reference_server: LiveServer)
 def test_the_readme_snippet_runs(reference_server: LiveServer) -> None:
     creds = ClientCredentials(reference_server.client_id, reference_server.client_secret)
     with start_resource_server(reject_first=1) as api:
-        exec(snippet("requests"), {"url": reference_server.url, "creds": creds, "api_url": api.url})
+        run_snippet("requests", url=reference_server.url, creds=creds, api_url=api.url)
     assert len(api.seen) == 2  # the snippet's request, and its retry after the 401
