@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncGenerator, Generator
+from typing import Self
 
 import httpx
 from attrs import frozen
 
 from ._client import AsyncTokenClient, TokenClient
+from ._httpx2 import httpx2_if_imported, with_httpx2_base
 from ._token import Token
 
 __all__ = ["BearerAuth"]
@@ -41,6 +43,12 @@ class BearerAuth(httpx.Auth):
     retries the request once. Use a `TokenClient` with `httpx.Client` and an
     `AsyncTokenClient` with `httpx.AsyncClient`.
     """
+
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        # Also an httpx2.Auth when httpx2 is in use (see _httpx2.py): never imports httpx2.
+        if httpx2_if_imported() is not None and not _is_httpx2_auth_class(cls):
+            cls = with_httpx2_base(cls)
+        return super().__new__(cls)
 
     def __init__(self, tokens: TokenClient | AsyncTokenClient) -> None:
         self._tokens = tokens
@@ -77,7 +85,9 @@ class BearerAuth(httpx.Auth):
         """Drive `flow()` for `httpx.Client`, getting tokens from the `TokenClient`."""
         tokens = self._tokens
         if not isinstance(tokens, TokenClient):
-            raise TypeError("BearerAuth with an AsyncTokenClient needs an httpx.AsyncClient")
+            raise TypeError(
+                "BearerAuth with an AsyncTokenClient needs an httpx.AsyncClient (or httpx2's)"
+            )
         flow = self.flow(request)
         step = next(flow)
         while True:
@@ -99,7 +109,7 @@ class BearerAuth(httpx.Auth):
         """Drive `flow()` for `httpx.AsyncClient`, awaiting tokens from the `AsyncTokenClient`."""
         tokens = self._tokens
         if not isinstance(tokens, AsyncTokenClient):
-            raise TypeError("BearerAuth with a TokenClient needs an httpx.Client")
+            raise TypeError("BearerAuth with a TokenClient needs an httpx.Client (or httpx2's)")
         flow = self.flow(request)
         step = next(flow)
         while True:
@@ -114,6 +124,11 @@ class BearerAuth(httpx.Auth):
                 step = flow.send(reply)
             except StopIteration:
                 return
+
+
+def _is_httpx2_auth_class(cls: type) -> bool:
+    httpx2 = httpx2_if_imported()
+    return httpx2 is None or httpx2 is httpx or issubclass(cls, httpx2.Auth)
 
 
 def _replayable(request: httpx.Request) -> bool:

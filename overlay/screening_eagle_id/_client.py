@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 from attrs import frozen
@@ -48,6 +48,7 @@ from ._exceptions import (
     TokenError,
     TokenTransportError,
 )
+from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._response import (
     error_fields,
     error_for_status,
@@ -63,6 +64,9 @@ from ._token import (
     schedule,
     schedule_cached,
 )
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -254,6 +258,31 @@ class _AsyncViaClient(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""
+
+
+def _via(client: httpx.Client | httpx2.Client) -> httpx.BaseTransport:
+    """The transport for a caller's sync `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.Client):
+        return _ViaClient(client)
+    if is_httpx2(client, "Client"):
+        return Httpx2Transport(client)
+    raise _wrong_client(client, "TokenClient", "httpx.Client or httpx2.Client")
+
+
+def _avia(client: httpx.AsyncClient | httpx2.AsyncClient) -> httpx.AsyncBaseTransport:
+    """The transport for a caller's async `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.AsyncClient):
+        return _AsyncViaClient(client)
+    if is_httpx2(client, "AsyncClient"):
+        return AsyncHttpx2Transport(client)
+    raise _wrong_client(client, "AsyncTokenClient", "httpx.AsyncClient or httpx2.AsyncClient")
+
+
+def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{owner}(http_client=...) takes an {wanted}, not {type(client).__module__}."
+        f"{type(client).__qualname__}"
+    )
 
 
 def _url_of(exc: httpx.RequestError, default: str) -> str:
@@ -571,7 +600,7 @@ class TokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: TokenCache | None = None,
-        http_client: httpx.Client | None = None,
+        http_client: httpx.Client | httpx2.Client | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -598,7 +627,7 @@ class TokenClient(_TokenClientBase):
         self._lock = threading.Lock()
         httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
         if http_client is not None:
-            httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
+            httpx_args.update(transport=_via(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
 
     def get_token(self) -> Token:
@@ -755,7 +784,7 @@ class AsyncTokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: AsyncTokenCache | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -787,7 +816,7 @@ class AsyncTokenClient(_TokenClientBase):
         self._locks_guard = threading.Lock()
         httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
         if http_client is not None:
-            httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
+            httpx_args.update(transport=_avia(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
 
     def _lock(self) -> asyncio.Lock:
