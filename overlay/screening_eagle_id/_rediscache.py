@@ -14,6 +14,14 @@ In Redis, under a prefix (default `eagle-id:`):
   that also reads the token entry: once the holder has stored a new token they stop waiting
   (without the lock) and read it, rather than queueing one by one behind the lock.
 
+Redis Cluster: pass a `redis.cluster.RedisCluster` (`redis.asyncio.cluster.RedisCluster` for
+`AsyncRedisCache`) or a `redis+cluster://host:port` URL (`rediss+cluster://` for TLS; any node
+of the cluster will do). The key then carries a hash tag, `<prefix>token:{<key>}` and
+`<prefix>lock:{<key>}`, so a token and its lock live in one hash slot: the lock's pipeline and
+its release script touch a single node, and single flight holds as on one Redis. A cluster
+client built from a URL connects on first use, not in the constructor, so a cluster that is
+down at start-up is an outage like any other (below).
+
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
 is not held, so the client fetches from the token endpoint directly. After an error Redis
@@ -27,13 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -46,6 +55,8 @@ from ._token import Token
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
 
 __all__ = ["AsyncRedisCache", "RedisCache"]
 
@@ -62,6 +73,8 @@ return 0
 _POLL_FIRST, _POLL_MAX = 0.005, 0.1
 # Seconds a command may take before Redis counts as away (for caches built from a URL).
 _SOCKET_TIMEOUT = 2.0
+# URL schemes that mean "a Redis Cluster", and the scheme redis-py's cluster client expects.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
 def _import_redis() -> ModuleType:
@@ -106,6 +119,23 @@ def _secrets_of(url: str) -> list[str]:
     return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
 
 
+def _connector(module: ModuleType, url: str) -> Callable[[], Any]:
+    """Builds the client for `url`: a cluster client for a `redis+cluster://` URL, else a
+    plain one (`module` is `redis` or `redis.asyncio`)."""
+    scheme, _, rest = url.partition("://")
+    cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+    options = {"socket_timeout": _SOCKET_TIMEOUT, "socket_connect_timeout": _SOCKET_TIMEOUT}
+    if cluster_scheme is None:
+        return functools.partial(module.Redis.from_url, url, **options)
+    return functools.partial(
+        module.cluster.RedisCluster.from_url, f"{cluster_scheme}://{rest}", **options
+    )
+
+
+def _is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in _CLUSTER_SCHEMES
+
+
 class _RedisCacheBase:
     """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
 
@@ -115,6 +145,8 @@ class _RedisCacheBase:
         self._redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (
             self._redis.exceptions.RedisError,
+            # Not a RedisError: raised by cluster clients when no node answers.
+            self._redis.exceptions.RedisClusterException,
             OSError,
         )
         self._prefix = prefix
@@ -130,15 +162,46 @@ class _RedisCacheBase:
         self._down_guard = threading.Lock()
         self._outage_backoff = outage_backoff
         self._skip_until = 0.0  # monotonic; Redis is not tried before this
+        self._client_instance: Any = None
+        self._connect: Callable[[], Any] | None = None
+        self._connect_guard = threading.Lock()
+        self._tag = ("", "")
+
+    def _use(self, client: Any, cluster: bool) -> None:
+        """Use `client` (or build it on first use from the `_connect` callable when None)."""
+        self._client_instance = client
+        if client is not None:
+            self._release = client.register_script(_RELEASE)
+        if cluster:
+            if "{" in self._prefix or "}" in self._prefix:
+                raise ConfigurationError(
+                    f"prefix {self._prefix!r} must not contain braces with Redis Cluster: "
+                    "they would change the hash slot of the token and lock keys"
+                )
+            self._tag = ("{", "}")
+
+    @property
+    def _client(self) -> Any:
+        """The Redis client; one built from a cluster URL connects here, on first use."""
+        client = self._client_instance
+        if client is None:
+            with self._connect_guard:
+                if self._client_instance is None:
+                    assert self._connect is not None
+                    client = self._connect()
+                    self._release = client.register_script(_RELEASE)
+                    self._client_instance = client
+                client = self._client_instance
+        return client
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
 
     def _token_key(self, key: str) -> str:
-        return f"{self._prefix}token:{key}"
+        return f"{self._prefix}token:{self._tag[0]}{key}{self._tag[1]}"
 
     def _lock_key(self, key: str) -> str:
-        return f"{self._prefix}lock:{key}"
+        return f"{self._prefix}lock:{self._tag[0]}{key}{self._tag[1]}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
         if raw is None:
@@ -215,29 +278,24 @@ class RedisCache(_RedisCacheBase):
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | redis.Redis | redis.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.Redis
         if isinstance(url_or_client, str):
-            client = self._redis.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.Redis):
-            client = url_or_client
+            self._connect = _connector(self._redis, url_or_client)
+            cluster = _is_cluster_url(url_or_client)
+            self._use(None if cluster else self._connect(), cluster)
+        elif isinstance(url_or_client, self._redis.Redis | self._redis.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, self._redis.cluster.RedisCluster))
         else:
             raise TypeError(
-                "RedisCache takes a URL or a redis.Redis (use AsyncRedisCache with "
-                f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
+                "RedisCache takes a URL, a redis.Redis or a redis.cluster.RedisCluster (use "
+                f"AsyncRedisCache with redis.asyncio), not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -320,8 +378,8 @@ class RedisCache(_RedisCacheBase):
 
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            self._client.close()
+        if self._owns_client and self._client_instance is not None:
+            self._client_instance.close()
 
     def __enter__(self) -> RedisCache:
         return self
@@ -337,29 +395,25 @@ class AsyncRedisCache(_RedisCacheBase):
 
     def __init__(
         self,
-        url_or_client: str | redis.asyncio.Redis,
+        url_or_client: str | redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.asyncio.Redis
+        aio = self._redis.asyncio
         if isinstance(url_or_client, str):
-            client = self._redis.asyncio.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.asyncio.Redis):
-            client = url_or_client
+            # redis.asyncio clients connect on first use anyway, cluster ones included.
+            self._use(_connector(aio, url_or_client)(), _is_cluster_url(url_or_client))
+        elif isinstance(url_or_client, aio.Redis | aio.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, aio.cluster.RedisCluster))
         else:
             raise TypeError(
-                "AsyncRedisCache takes a URL or a redis.asyncio.Redis (use RedisCache with "
-                f"redis.Redis), not {type(url_or_client).__name__}"
+                "AsyncRedisCache takes a URL, a redis.asyncio.Redis or a "
+                "redis.asyncio.cluster.RedisCluster (use RedisCache with redis.Redis), "
+                f"not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -441,8 +495,8 @@ class AsyncRedisCache(_RedisCacheBase):
 
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_client and self._client_instance is not None:
+            await self._client_instance.aclose()
 
     async def __aenter__(self) -> AsyncRedisCache:
         return self
