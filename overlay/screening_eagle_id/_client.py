@@ -39,6 +39,7 @@ from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
 from screening_eagle_id_client.types import Response
 
+from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
@@ -486,6 +487,8 @@ class _TokenClientBase:
     def _fetched(self, failure: Exception | None) -> None:
         """Record how a fetch under the lock ended (see `_failed_while_waiting`)."""
         self._fetches += 1
+        if failure is not None:
+            _telemetry.fetch_failed(self, failure, ahead=False)
         # Kept without its traceback (a copy), which would keep the failed call's frames alive.
         self._failure = None if failure is None else _copy_or_none(failure)
 
@@ -503,6 +506,7 @@ class _TokenClientBase:
     def _refresh_failed(self, entry: _Entry, exc: BaseException) -> Token:
         """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
         self._refresh_failures += 1
+        _telemetry.fetch_failed(self, exc, ahead=True)
         now = self._monotonic()
         retry_at = retry_refresh_at(now, self._refresh_failures, entry.hard_expiry, self._random())
         logger.warning(
@@ -575,6 +579,7 @@ class _TokenClientBase:
         )
 
     def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
+        _telemetry.retried(self)
         logger.info(
             "token request failed (%s); retrying in %.2f s (attempt %d of %d)",
             exc,
@@ -656,6 +661,7 @@ class TokenClient(_TokenClientBase):
             finally:
                 self._lock.release()
         seen = self._fetches
+        _telemetry.waited(self)
         with self._lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
@@ -666,6 +672,7 @@ class TokenClient(_TokenClientBase):
     def _refresh(self, *, ahead: bool) -> _Entry:
         """Adopt a newer token from the cache, or fetch one under the cache's lock. Holds _lock."""
         if ahead:
+            _telemetry.refresh_ahead(self)
             return self._refresh_once(ahead=True)
         try:
             entry = self._refresh_once(ahead=False)
@@ -678,7 +685,7 @@ class TokenClient(_TokenClientBase):
     def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(self._cache.get(self._key))
         if entry is None:
-            with self._cache.lock(self._key):
+            with _telemetry.lock_wait(self, self._cache.lock(self._key)):
                 entry = self._adoptable(self._cache.get(self._key))
                 if entry is None:
                     entry = self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
@@ -724,7 +731,8 @@ class TokenClient(_TokenClientBase):
         while True:
             tries += 1
             try:
-                return self._fetch_once()
+                with _telemetry.fetch_span(self, tries, ahead=policy is _SINGLE_TRY):
+                    return self._fetch_once()
             except TokenError as exc:
                 if not exc.retryable or tries >= policy.attempts:
                     raise
@@ -851,6 +859,7 @@ class AsyncTokenClient(_TokenClientBase):
                 except Exception as exc:  # any failure is invisible while the token is valid
                     return self._refresh_failed(entry, exc)
         seen = self._fetches
+        _telemetry.waited(self)
         async with lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
@@ -860,6 +869,7 @@ class AsyncTokenClient(_TokenClientBase):
 
     async def _refresh(self, *, ahead: bool) -> _Entry:
         if ahead:
+            _telemetry.refresh_ahead(self)
             return await self._refresh_once(ahead=True)
         try:
             entry = await self._refresh_once(ahead=False)
@@ -872,7 +882,7 @@ class AsyncTokenClient(_TokenClientBase):
     async def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(await self._cache.aget(self._key))
         if entry is None:
-            async with self._cache.alock(self._key):
+            async with _telemetry.alock_wait(self, self._cache.alock(self._key)):
                 entry = self._adoptable(await self._cache.aget(self._key))
                 if entry is None:
                     entry = await self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
@@ -918,7 +928,8 @@ class AsyncTokenClient(_TokenClientBase):
         while True:
             tries += 1
             try:
-                return await self._fetch_once()
+                with _telemetry.fetch_span(self, tries, ahead=policy is _SINGLE_TRY):
+                    return await self._fetch_once()
             except TokenError as exc:
                 if not exc.retryable or tries >= policy.attempts:
                     raise
