@@ -201,3 +201,10 @@ def test_tokens_issued_before_a_client_was_added_stay_valid(
         jwt.decode(
             token.access_token, eagle_id_server.signing_key, algorithms=["HS256"], audience=audience
         )
+
+
+def test_the_plugin_can_be_turned_off(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_off="def test_off(eagle_id_server):\n    pass\n")
+    result = inner.runpytest_inprocess("-p", "no:screening_eagle_id")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'eagle_id_server' not found*"])
