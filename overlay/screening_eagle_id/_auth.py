@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncGenerator, Generator
 from typing import Self
 
@@ -136,5 +135,5 @@ def _replayable(request: httpx.Request) -> bool:
     An httpx2 request is checked against httpx2's own stream class (already imported then)."""
     if isinstance(request.stream, httpx.ByteStream):
         return True
-    httpx2 = sys.modules.get("httpx2")
+    httpx2 = httpx2_if_imported()
     return httpx2 is not None and isinstance(request.stream, httpx2.ByteStream)

@@ -14,7 +14,7 @@ the `server` extra is missing, that fails with a message saying what to install.
   conftest.py.
 * `eagle_id_token_client`, `eagle_id_async_token_client`: a `TokenClient` /
   `AsyncTokenClient` for those, closed after the test (the async one needs an async test
-  plugin, anyio or pytest-asyncio).
+  plugin: anyio, or pytest-asyncio in auto mode).
 """
 
 from __future__ import annotations
