@@ -172,6 +172,14 @@ def test_add_client_validates_like_a_registry_file() -> None:
         server.add_client(claims={"exp": 1})
     with pytest.raises(RegistryError, match="lists of strings"):
         server.add_client(scopes="openid")
+    with pytest.raises(RegistryError, match="non-empty printable"):
+        server.add_client("")
+    with pytest.raises(RegistryError, match="client_secret"):
+        server.add_client(client_secret="")
+    with pytest.raises(RegistryError, match="lists of strings"):
+        server.add_client(scopes=5)  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="mapping"):
+        server.add_client(claims=["sub"])  # type: ignore[arg-type]
     server.add_client("twice")
     with pytest.raises(RegistryError, match="duplicate"):
         server.add_client("twice")

@@ -161,6 +161,23 @@ def test_the_readme_snippet_runs(
     assert rc.get(f"eagle-id:token:{{{key}}}") is not None
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://", "needs the host:port of a node"),
+        ("redis+cluster://node:notaport", "Port could not be cast"),
+        ("rediss+cluster://:hunter2@node:1?db=x&password=hunter3", "Invalid value for 'db'"),
+        ("cluster://node:1", "redis[+]cluster://"),
+        ("redis://:hunter2@node:99999", "Port out of range"),
+    ],
+)
+def test_a_malformed_url_is_refused_up_front_without_its_password(url: str, message: str) -> None:
+    for cache_class in (RedisCache, AsyncRedisCache):
+        with pytest.raises(ConfigurationError, match=message) as caught:
+            cache_class(url)
+        assert "hunter" not in str(caught.value)
+
+
 def test_braces_in_the_prefix_are_refused(cluster: RedisCluster) -> None:
     with pytest.raises(ConfigurationError, match="braces"):
         RedisCache(cluster.url, prefix="app{1}:")

@@ -156,6 +156,7 @@ class _RedisCacheBase:
         if isinstance(url_or_client, str):
             self._where = _public_url(url_or_client)
             self._secrets = _secrets_of(url_or_client)
+            self._check_url(url_or_client)
         else:
             self._where = f"<{type(url_or_client).__name__}>"
         self._down = False
@@ -196,6 +197,25 @@ class _RedisCacheBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
+
+    def _check_url(self, url: str) -> None:
+        """Refuse a malformed URL here, with a clear error (never echoing its password),
+        rather than when the first command runs (a cluster client connects only then)."""
+        scheme, _, rest = url.partition("://")
+        cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+        try:
+            options = self._redis.connection.parse_url(f"{cluster_scheme or scheme}://{rest}")
+        except ValueError as exc:
+            message = str(exc)
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            if "scheme" in message:
+                message += "; for a Redis Cluster: redis+cluster:// or rediss+cluster://"
+            raise ConfigurationError(f"Redis URL {self._where!r} is not valid: {message}") from None
+        if cluster_scheme is not None and not options.get("host"):
+            raise ConfigurationError(
+                f"Redis URL {self._where!r}: a {scheme}:// URL needs the host:port of a node"
+            )
 
     def _token_key(self, key: str) -> str:
         return f"{self._prefix}token:{self._tag[0]}{key}{self._tag[1]}"

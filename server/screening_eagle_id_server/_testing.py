@@ -49,7 +49,9 @@ class EagleIdServer:
         self._requests = 0
         self._url: str | None = None
         self._secret = secrets.token_urlsafe(32)
-        default = _client(DEFAULT_CLIENT_ID, self._secret, DEFAULT_SCOPES, None, None)
+        default = _client(
+            DEFAULT_CLIENT_ID, self._secret, DEFAULT_SCOPES, None, ("client_credentials",)
+        )
         self._settings = Settings(
             signing_key=signing_key or secrets.token_bytes(MIN_SIGNING_KEY_BYTES),
             registry=Registry([default]),
@@ -129,8 +131,12 @@ class EagleIdServer:
         ID token as the scopes allow. Raises `RegistryError` for an invalid entry or an id
         already registered.
         """
-        client_id = client_id or f"client-{secrets.token_hex(6)}"
-        client_secret = client_secret or secrets.token_urlsafe(32)
+        if client_id is None:
+            client_id = f"client-{secrets.token_hex(6)}"
+        if client_secret is None:
+            client_secret = secrets.token_urlsafe(32)
+        elif not isinstance(client_secret, str) or not client_secret:
+            raise RegistryError(f"add_client({client_id!r}): client_secret must be a non-empty str")
         client = _client(client_id, client_secret, scopes, claims, grant_types)
         with self._guard:
             registry = Registry([*self._settings.registry, client])
@@ -155,16 +161,22 @@ def _client(
     secret: str,
     scopes: Iterable[str],
     claims: Mapping[str, Any] | None,
-    grant_types: Iterable[str] | None,
+    grant_types: Iterable[str],
 ) -> RegisteredClient:
     """One registry entry, validated exactly as a registry file's entries are."""
     if isinstance(scopes, str) or isinstance(grant_types, str):
         raise RegistryError("scopes and grant_types are lists of strings, not one string")
+    if claims is not None and not isinstance(claims, Mapping):
+        raise RegistryError(f"claims must be a mapping, not {type(claims).__name__}")
+    try:
+        scopes, grant_types = list(scopes), list(grant_types)
+    except TypeError:
+        raise RegistryError("scopes and grant_types are lists of strings") from None
     entry = {
         "client_id": client_id,
         "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
-        "scopes": list(scopes),
-        "grant_types": list(grant_types or ("client_credentials",)),
+        "scopes": scopes,
+        "grant_types": list(grant_types),
         "claims": {"sub": client_id, **(claims or {})},
     }
     (client,) = Registry.from_mapping({"clients": [entry]}, source="add_client()")
