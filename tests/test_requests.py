@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -133,3 +136,21 @@ def test_the_readme_snippet_runs(reference_server: LiveServer) -> None:
     with start_resource_server(reject_first=1) as api:
         run_snippet("requests", url=reference_server.url, creds=creds, api_url=api.url)
     assert len(api.seen) == 2  # the snippet's request, and its retry after the 401
+
+
+def test_without_requests_the_error_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "requests").mkdir()
+    (tmp_path / "requests" / "__init__.py").write_text("raise ImportError('not installed')")
+    code = (
+        "import screening_eagle_id as s\n"
+        "s.TokenClient  # the package itself works without requests\n"
+        "from screening_eagle_id import RequestsBearerAuth"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+    )
+    assert result.returncode == 1
+    assert "pip install 'screening-eagle-id[requests]'" in result.stderr

@@ -15,9 +15,16 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import requests
-import requests.auth
-from requests.cookies import extract_cookies_to_jar
+try:
+    import requests
+    import requests.auth
+    from requests.cookies import extract_cookies_to_jar
+except ImportError as exc:  # say what to install, not only what is missing
+    raise ImportError(
+        f"RequestsBearerAuth needs the 'requests' package ({exc}): "
+        "pip install 'screening-eagle-id[requests]'",
+        name=exc.name,
+    ) from exc
 
 from ._auth import BearerAuth, _NeedToken
 from ._client import AsyncTokenClient, TokenClient
