@@ -225,3 +225,22 @@ def test_the_readme_snippet_runs(reference_server: LiveServer, creds: ClientCred
     with start_resource_server(reject_first=1) as api:
         run_snippet("httpx2", url=reference_server.url, creds=creds, api_url=api.url)
     assert len(api.seen) == 2  # the snippet's request, and its retry after the 401
+
+
+def test_one_client_for_the_api_and_the_token_requests(
+    lib: ModuleType, reference_server: LiveServer, creds: ClientCredentials
+) -> None:
+    """The caller's client may carry a BearerAuth of the very token client it serves: the token
+    requests bypass its auth (no recursion) and redirects, and never get its bearer header."""
+    seen: list[str | None] = []
+    hooks = {"request": [lambda request: seen.append(request.headers.get("authorization"))]}
+    with (
+        start_resource_server() as api,
+        lib.Client(event_hooks=hooks) as http,
+        TokenClient(reference_server.url, creds, scope="inspect", http_client=http) as tokens,
+    ):
+        http.auth = BearerAuth(tokens)
+        assert http.get(api.url + "/things").status_code == 200
+    token_request, api_request = seen
+    assert token_request is not None and token_request.startswith("Basic ")
+    assert api_request == f"Bearer {tokens.get_token().access_token}"
