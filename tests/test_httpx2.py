@@ -242,5 +242,6 @@ def test_one_client_for_the_api_and_the_token_requests(
         http.auth = BearerAuth(tokens)
         assert http.get(api.url + "/things").status_code == 200
     token_request, api_request = seen
-    assert token_request is not None and token_request.startswith("Basic ")
+    assert token_request is not None
+    assert token_request.startswith("Basic ")
     assert api_request == f"Bearer {tokens.get_token().access_token}"
