@@ -289,11 +289,12 @@ class _RedisCacheBase:
 class RedisCache(_RedisCacheBase):
     """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
 
-    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
-    connection pool: `close()` it) or a `redis.Redis` you own. `lock_timeout` is how long a
-    fetch lock lives (and how long a waiter waits for it). Redis errors are logged and never
-    reach the caller; after one, Redis is skipped for `outage_backoff` seconds (see the
-    module docstring). Thread-safe.
+    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL, or `redis+cluster://` /
+    `rediss+cluster://` for a Redis Cluster (this cache then owns the connection pool:
+    `close()` it), or a `redis.Redis` or `redis.cluster.RedisCluster` you own.
+    `lock_timeout` is how long a fetch lock lives (and how long a waiter waits for it). Redis
+    errors are logged and never reach the caller; after one, Redis is skipped for
+    `outage_backoff` seconds (see the module docstring). Thread-safe.
     """
 
     def __init__(
@@ -410,8 +411,9 @@ class RedisCache(_RedisCacheBase):
 
 class AsyncRedisCache(_RedisCacheBase):
     """`RedisCache` for `AsyncTokenClient`: implements `AsyncTokenCache` with
-    `redis.asyncio`. Takes a URL or a `redis.asyncio.Redis`; like any asyncio Redis client,
-    use it from one event loop."""
+    `redis.asyncio`. Takes a URL (cluster URLs too) or a `redis.asyncio.Redis` or
+    `redis.asyncio.cluster.RedisCluster`; like any asyncio Redis client, use it from one
+    event loop."""
 
     def __init__(
         self,
