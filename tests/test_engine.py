@@ -29,6 +29,7 @@ from screening_eagle_id._effects import (
     DeleteCache,
     LockCache,
     Log,
+    Observe,
     ReadCache,
     Release,
     Send,
@@ -124,18 +125,21 @@ def play(flow: Generator[Any, Any, Any], script: list[Step], start: object = Non
     raise AssertionError(f"the flow went on past the script with {extra!r}")
 
 
-WAIT: Step = (Acquire(wait=True), True)  # our lock, waited for
-TRY: Step = (Acquire(wait=False), True)  # our lock, taken at once (refresh ahead)
+# How get_flow() takes our lock: waited for (no token to serve: not a cache hit), or taken at
+# once to refresh ahead.
+WAIT: list[Step] = [(Observe("waited"), None), (Acquire(wait=True), True)]
+TRY: list[Step] = [(Acquire(wait=False), True), (Observe("refresh_ahead"), None)]
+FAILED: Step = (Observe, None)  # Observe("failed", the error)
 
 
-def fetch_script(clock: Clock, reply: object, *, lock: Step = WAIT) -> list[Step]:
+def fetch_script(clock: Clock, reply: object, *, lock: list[Step] = WAIT) -> list[Step]:
     """A cold fetch: take our lock, miss the cache twice (around its lock), send `reply`."""
     return [
-        lock,
+        *lock,
         (ReadCache(), None),
         (LockCache(), HANDLE),
         (ReadCache(), None),
-        (Send(clock.now, clock.now + EPOCH), reply),
+        (Send(clock.now, clock.now + EPOCH, 1, lock is TRY), reply),
     ]
 
 
@@ -208,18 +212,18 @@ def test_a_cached_token_is_adopted_only_when_trusted_and_valid(
     engine = make(clock)
     entry = cached()
     if outcome == ADOPT:
-        script = [(Acquire(wait=True), True), (ReadCache(), entry), (Release(), None)]
+        script = [*WAIT, (ReadCache(), entry), (Release(), None)]
         assert play(engine.get_flow(), script) is entry
         return
     logged: list[Step] = [(Log, None)] if outcome == UNTRUSTED else []
     script = [
-        (Acquire(wait=True), True),
+        *WAIT,
         (ReadCache(), entry),
         *logged,
         (LockCache(), HANDLE),
         (ReadCache(), entry),
         *logged,
-        (Send(START, START + EPOCH), token("new", key=None)),
+        (Send(START, START + EPOCH, 1, False), token("new", key=None)),
         *stored(token("new")),
     ]
     assert play(engine.get_flow(), script).access_token == "new"
@@ -229,7 +233,7 @@ def test_a_cached_token_seen_after_waiting_for_the_cache_lock_is_adopted() -> No
     clock = Clock()
     engine = make(clock)
     script = [
-        (Acquire(wait=True), True),
+        *WAIT,
         (ReadCache(), None),
         (LockCache(), HANDLE),
         (ReadCache(), token("b")),  # another process stored it while we waited
@@ -242,7 +246,7 @@ def test_outage_adoption_a_cached_token_due_a_refresh_is_served_and_refreshed_ne
     clock = Clock()
     engine = make(clock)
     due = token("old", issued=START - 3300)  # 300 s left: past its refresh point, still valid
-    script = [(Acquire(wait=True), True), (ReadCache(), due), (Release(), None)]
+    script = [*WAIT, (ReadCache(), due), (Release(), None)]
     assert play(engine.get_flow(), script) is due  # no request: the endpoint may be down
     entry = engine._entry
     assert entry is not None
@@ -251,6 +255,7 @@ def test_outage_adoption_a_cached_token_due_a_refresh_is_served_and_refreshed_ne
     script = [
         *fetch_script(clock, TokenTransportError("down", retryable=True), lock=TRY),
         (UnlockCache(HANDLE), None),
+        FAILED,
         (Log, None),
         (Release(), None),
     ]
@@ -273,19 +278,18 @@ def test_a_cached_token_due_a_refresh_is_adopted_only_over_a_shorter_lived_one(
     engine = make(clock)
     past_refresh_point(engine, clock)
     theirs = token("theirs", issued=clock.now - age, lifetime=lifetime)
-    lock: Step = (Acquire(wait=False), True)
     if adopted:
-        script = [lock, (ReadCache(), theirs), (Release(), None)]
+        script = [*TRY, (ReadCache(), theirs), (Release(), None)]
         assert play(engine.get_flow(), script) is theirs
         assert engine._entry is not None
         assert engine._entry.refresh_at == clock.now  # served, refreshed ahead next call
         return
     script = [
-        lock,
+        *TRY,
         (ReadCache(), theirs),
         (LockCache(), HANDLE),
         (ReadCache(), theirs),
-        (Send(clock.now, clock.now + EPOCH), token("new", issued=clock.now, key=None)),
+        (Send(clock.now, clock.now + EPOCH, 1, True), token("new", issued=clock.now, key=None)),
         *stored(token("new", issued=clock.now)),
     ]
     assert play(engine.get_flow(), script).access_token == "new"
@@ -352,16 +356,19 @@ def test_retries_back_off_with_full_jitter_and_honour_retry_after(
     flow = make(clock, policy).fetch_flow()
     replies = iter(failures)
     slept: list[float] = []
+    observed: list[str] = []
 
     def answer(effect: object) -> object:
         if isinstance(effect, Send):
-            assert effect == Send(clock.now, clock.now + EPOCH)  # anchored per try
+            assert (effect.anchor, effect.wall) == (clock.now, clock.now + EPOCH)  # per try
             return next(replies, token("ok", key=None))
         if isinstance(effect, Sleep):
             slept.append(effect.seconds)
             clock.now += effect.seconds
         if isinstance(effect, Log):
             assert effect.level == logging.INFO
+        if isinstance(effect, Observe):
+            observed.append(effect.event)
         return True if isinstance(effect, Acquire) else None
 
     outcome: object
@@ -375,6 +382,7 @@ def test_retries_back_off_with_full_jitter_and_honour_retry_after(
     else:
         assert outcome is failures[-1]  # the last try's error, as it came
     assert slept == sleeps
+    assert observed == ["retried"] * len(sleeps)  # fetch_token: no "failed" (not a get)
 
 
 # -- refresh ahead ----------------------------------------------------------------------------
@@ -415,13 +423,13 @@ def test_a_failed_refresh_ahead_keeps_the_current_token_and_backs_off(failure: o
     engine = make(clock)
     current = past_refresh_point(engine, clock)
     if isinstance(failure, Raise):
-        script = [(Acquire(wait=False), True), (ReadCache(), failure)]
+        script = [*TRY, (ReadCache(), failure)]
     else:
         script = [
             *fetch_script(clock, failure, lock=TRY),
             (UnlockCache(HANDLE), None),
         ]
-    script += [(Log, None), (Release(), None)]
+    script += [FAILED, (Log, None), (Release(), None)]
     assert play(engine.get_flow(), script) is current
     entry = engine._entry
     assert entry is not None
@@ -437,7 +445,8 @@ def test_failed_refresh_aheads_back_off_doubling_until_one_succeeds() -> None:
     past_refresh_point(engine, clock)
     waits = []
     for _ in range(8):
-        script = [*fetch_script(clock, server_error(), lock=TRY), *UNLOCKED[:1], (Log, None)]
+        script = [*fetch_script(clock, server_error(), lock=TRY), *UNLOCKED[:1], FAILED]
+        script += [(Log, None)]
         play(engine.get_flow(), [*script, (Release(), None)])
         assert engine._entry is not None
         waits.append(engine._entry.refresh_at - clock.now)
@@ -466,7 +475,7 @@ def test_past_hard_expiry_a_failed_refresh_reaches_the_caller() -> None:
     engine = make(clock, RetryPolicy(attempts=1))
     engine._entry = held(token("cur"))
     clock.now = engine._entry.hard_expiry
-    script = [*fetch_script(clock, server_error()), *UNLOCKED]
+    script = [*fetch_script(clock, server_error()), *UNLOCKED[:1], FAILED, (Release(), None)]
     with pytest.raises(ServerError):
         play(engine.get_flow(), script)
 
@@ -478,10 +487,11 @@ def test_a_failed_fetch_is_handed_to_the_callers_queued_behind_it() -> None:
     clock = Clock()
     engine = make(clock, RetryPolicy(attempts=1))
     first, queued = engine.get_flow(), engine.get_flow()
-    assert first.send(None) == Acquire(wait=True)
-    assert queued.send(None) == Acquire(wait=True)  # queued: its driver blocks here
+    for flow in (first, queued):
+        assert flow.send(None) == Observe("waited")
+        assert flow.send(None) == Acquire(wait=True)  # the second one's driver blocks here
     error = InvalidClientError("401 wrong secret", status_code=401)
-    script = [*fetch_script(clock, error)[1:], *UNLOCKED]
+    script = [*fetch_script(clock, error)[2:], *UNLOCKED[:1], FAILED, (Release(), None)]
     with pytest.raises(InvalidClientError) as failed:
         play(first, script, start=True)
     # The lock is free: the queued caller gets the same error, without a request of its own.
@@ -501,10 +511,10 @@ def test_a_caller_queued_behind_a_successful_fetch_gets_its_token() -> None:
     clock = Clock()
     engine = make(clock)
     first, queued = engine.get_flow(), engine.get_flow()
-    first.send(None)
-    queued.send(None)
-    script = [*fetch_script(clock, token("a", key=None))[1:], (WriteCache(token("a")), None)]
-    script += [(UnlockCache(HANDLE), None), (Release(), None)]
+    for flow in (first, queued):
+        flow.send(None)
+        flow.send(None)
+    script = [*fetch_script(clock, token("a", key=None))[2:], *stored(token("a"))]
     play(first, script, start=True)
     assert play(queued, [(Release(), None)], start=True) == token("a")
 
@@ -513,11 +523,13 @@ def test_an_effect_that_raises_still_releases_the_locks_taken() -> None:
     clock = Clock()
     engine = make(clock)
     script = [
-        (Acquire(wait=True), True),
+        *WAIT,
         (ReadCache(), None),
         (LockCache(), HANDLE),
         (ReadCache(), Raise(OSError("disk gone"))),
-        *UNLOCKED,
+        *UNLOCKED[:1],
+        FAILED,
+        (Release(), None),
     ]
     with pytest.raises(OSError, match="disk gone"):
         play(engine.get_flow(), script)
@@ -532,7 +544,7 @@ def test_fetch_flow_bypasses_the_cache() -> None:
     engine._entry = held(token("old"))
     script = [
         (Acquire(wait=True), True),
-        (Send(START, START + EPOCH), token("new", key=None)),
+        (Send(START, START + EPOCH, 1, False), token("new", key=None)),
         (WriteCache(token("new")), None),
         (Release(), None),
     ]

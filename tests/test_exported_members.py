@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 import types
 
 import screening_eagle_id
@@ -27,7 +29,19 @@ def test_all_imports_are_exported() -> None:
         for name, value in vars(screening_eagle_id).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(screening_eagle_id.__all__)
+    # Integrations with optional dependencies are imported on first use (module __getattr__).
+    lazy = set(screening_eagle_id._OPTIONAL)
+    assert public - lazy == set(screening_eagle_id.__all__) - lazy
+    assert lazy <= set(screening_eagle_id.__all__)
+
+
+def test_optional_integrations_are_not_imported_eagerly() -> None:
+    code = (
+        "import sys, screening_eagle_id; "
+        "print(sorted(m for m in ('requests', 'httpx2', 'opentelemetry') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_exported_names_belong_to_the_package() -> None:

@@ -19,13 +19,14 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import httpx
 from screening_eagle_id_client import AuthenticatedClient
 from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from . import _effects as fx
+from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connect import Verify, check_url
@@ -36,6 +37,9 @@ from ._entry import binding_key
 from ._exceptions import ConfigurationError, scrub
 from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -60,7 +64,7 @@ class _TokenClientBase(TokenEngine):
         *,
         scope: str | Iterable[str] | None,
         profile: str | None,
-        http_client: httpx.Client | httpx.AsyncClient | None,
+        http_client: httpx.Client | httpx.AsyncClient | httpx2.Client | httpx2.AsyncClient | None,
         verify: Verify,
         timeout: float | httpx.Timeout,
         retry: RetryPolicy | None,
@@ -139,6 +143,18 @@ class _TokenClientBase(TokenEngine):
     def _log(effect: fx.Log) -> None:
         logger.log(effect.level, effect.message, *effect.args)
 
+    def _observe(self, effect: fx.Observe) -> None:
+        match effect.event:
+            case "waited":
+                _telemetry.waited(self)
+            case "refresh_ahead":
+                _telemetry.refresh_ahead(self)
+            case "retried":
+                _telemetry.retried(self)
+            case "failed":
+                assert effect.error is not None
+                _telemetry.fetch_failed(self, effect.error, ahead=effect.ahead)
+
 
 class TokenClient(_TokenClientBase):
     """Gets client-credentials tokens from Screening Eagle ID, cached and single-flight.
@@ -156,7 +172,7 @@ class TokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: TokenCache | None = None,
-        http_client: httpx.Client | None = None,
+        http_client: httpx.Client | httpx2.Client | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -205,8 +221,9 @@ class TokenClient(_TokenClientBase):
     def _do(self, effect: fx.Effect) -> Any:
         """Carry out one effect of the engine, blocking."""
         match effect:
-            case fx.Send(anchor=anchor, wall=wall):
-                return self._endpoint.send(anchor, wall)
+            case fx.Send(anchor=anchor, wall=wall, attempt=attempt, ahead=ahead):
+                with _telemetry.fetch_span(self, attempt, ahead=ahead) as outcome:
+                    return outcome(self._endpoint.send(anchor, wall))
             case fx.Acquire(wait=wait):
                 # Waiting enters the lock as `with` does (a test's lock counts its waiters).
                 return self._lock.__enter__() if wait else self._lock.acquire(blocking=False)
@@ -217,7 +234,7 @@ class TokenClient(_TokenClientBase):
             case fx.WriteCache(token=token):
                 return self._cache.set(self._key, token)
             case fx.LockCache():
-                handle = self._cache.lock(self._key)
+                handle = _telemetry.lock_wait(self, self._cache.lock(self._key))
                 handle.__enter__()
                 return handle
             case fx.UnlockCache(handle=handle):
@@ -228,6 +245,8 @@ class TokenClient(_TokenClientBase):
                 return self._sleep(seconds)
             case fx.Log():
                 return self._log(effect)
+            case fx.Observe():
+                return self._observe(effect)
             case _:
                 assert_never(effect)
 
@@ -255,7 +274,7 @@ class AsyncTokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: AsyncTokenCache | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -317,8 +336,9 @@ class AsyncTokenClient(_TokenClientBase):
     async def _do(self, effect: fx.Effect) -> Any:
         """Carry out one effect of the engine, awaited."""
         match effect:
-            case fx.Send(anchor=anchor, wall=wall):
-                return await self._endpoint.asend(anchor, wall)
+            case fx.Send(anchor=anchor, wall=wall, attempt=attempt, ahead=ahead):
+                with _telemetry.fetch_span(self, attempt, ahead=ahead) as outcome:
+                    return outcome(await self._endpoint.asend(anchor, wall))
             case fx.Acquire(wait=wait):
                 lock = self._lock()
                 if not wait and lock.locked():
@@ -331,7 +351,7 @@ class AsyncTokenClient(_TokenClientBase):
             case fx.WriteCache(token=token):
                 return await self._cache.aset(self._key, token)
             case fx.LockCache():
-                handle = self._cache.alock(self._key)
+                handle = _telemetry.alock_wait(self, self._cache.alock(self._key))
                 await handle.__aenter__()
                 return handle
             case fx.UnlockCache(handle=handle):
@@ -342,6 +362,8 @@ class AsyncTokenClient(_TokenClientBase):
                 return await self._sleep(seconds)
             case fx.Log():
                 return self._log(effect)
+            case fx.Observe():
+                return self._observe(effect)
             case _:
                 assert_never(effect)
 

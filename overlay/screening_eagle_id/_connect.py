@@ -8,13 +8,26 @@ import logging
 import os
 import ssl
 import threading
+from typing import TYPE_CHECKING
 
 import httpx
 
+if TYPE_CHECKING:
+    import httpx2
+
 from ._exceptions import ConfigurationError, InsecureTransportError
+from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._transport import forget_cookies
 
-__all__ = ["AsyncViaClient", "Verify", "ViaClient", "check_url", "verify_setting"]
+__all__ = [
+    "AsyncViaClient",
+    "Verify",
+    "ViaClient",
+    "avia",
+    "check_url",
+    "verify_setting",
+    "via",
+]
 
 logger = logging.getLogger("screening_eagle_id")
 
@@ -101,6 +114,31 @@ class AsyncViaClient(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""
+
+
+def via(client: httpx.Client | httpx2.Client) -> httpx.BaseTransport:
+    """The transport for a caller's sync `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.Client):
+        return ViaClient(client)
+    if is_httpx2(client, "Client"):
+        return Httpx2Transport(client)
+    raise _wrong_client(client, "TokenClient", "httpx.Client or httpx2.Client")
+
+
+def avia(client: httpx.AsyncClient | httpx2.AsyncClient) -> httpx.AsyncBaseTransport:
+    """The transport for a caller's async `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.AsyncClient):
+        return AsyncViaClient(client)
+    if is_httpx2(client, "AsyncClient"):
+        return AsyncHttpx2Transport(client)
+    raise _wrong_client(client, "AsyncTokenClient", "httpx.AsyncClient or httpx2.AsyncClient")
+
+
+def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{owner}(http_client=...) takes an {wanted}, not {type(client).__module__}."
+        f"{type(client).__qualname__}"
+    )
 
 
 def _is_loopback(host: str) -> bool:

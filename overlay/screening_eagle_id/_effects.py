@@ -10,14 +10,18 @@ Each effect is a small frozen object; the driver does the work and sends back th
     UnlockCache(handle)    None                       leave it
     WriteCache(token)      None                       store a fetched token
     DeleteCache()          None                       forget the entry
-    Send(anchor, wall)     Token | TokenError         one request to the token endpoint
+    Send(anchor, wall,     Token | TokenError         one request to the token endpoint
+         attempt, ahead)                              (a telemetry span around it)
     Sleep(seconds)         None                       wait before a retry
     Log(level, msg, args)  None                       one log record
+    Observe(event, ...)    None                       tell telemetry (`_telemetry.py`)
 
 `Sleep` is shared with the shared caches' lock wait (`_lockwait.py`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from attrs import frozen
 
@@ -29,6 +33,7 @@ __all__ = [
     "Effect",
     "LockCache",
     "Log",
+    "Observe",
     "ReadCache",
     "Release",
     "Send",
@@ -89,10 +94,13 @@ class DeleteCache:
 @frozen
 class Send:
     """Send one token request. `anchor` (monotonic) and `wall` were read just before it; the
-    whole try must end by `anchor` + the request timeout. Result: `Token | TokenError`."""
+    whole try must end by `anchor` + the request timeout. `attempt` (1, 2, ...) and `ahead`
+    (a refresh-ahead) describe it to telemetry. Result: `Token | TokenError`."""
 
     anchor: float
     wall: float
+    attempt: int = 1
+    ahead: bool = False
 
 
 @frozen
@@ -102,6 +110,17 @@ class Log:
     level: int
     message: str
     args: tuple[object, ...] = ()
+
+
+@frozen
+class Observe:
+    """Tell telemetry what happened: a caller "waited" for a token (it was no cache hit), a
+    "refresh_ahead" started, a failed try is "retried", or a fetch "failed" for good (`error`;
+    `ahead`: a refresh-ahead). Result: None."""
+
+    event: Literal["waited", "refresh_ahead", "retried", "failed"]
+    error: BaseException | None = None
+    ahead: bool = False
 
 
 Effect = (
@@ -115,4 +134,5 @@ Effect = (
     | Send
     | Sleep
     | Log
+    | Observe
 )

@@ -36,6 +36,7 @@ from ._effects import (
     Effect,
     LockCache,
     Log,
+    Observe,
     ReadCache,
     Release,
     Send,
@@ -78,6 +79,7 @@ _SINGLE_TRY = RetryPolicy(attempts=1)
 
 _TRY_ACQUIRE, _ACQUIRE, _RELEASE = Acquire(wait=False), Acquire(wait=True), Release()
 _READ, _LOCK, _DELETE = ReadCache(), LockCache(), DeleteCache()
+_WAITED, _REFRESH_AHEAD, _RETRIED = Observe("waited"), Observe("refresh_ahead"), Observe("retried")
 
 
 class Held(NamedTuple):
@@ -147,6 +149,7 @@ class TokenEngine:
             finally:
                 yield _RELEASE
         seen = self._fetches
+        yield _WAITED
         yield _ACQUIRE
         try:
             entry = self._entry
@@ -199,6 +202,7 @@ class TokenEngine:
             return (yield from self._refresh()).token
         if self._monotonic() < entry.refresh_at:
             return entry.token  # refreshed while we looked
+        yield _REFRESH_AHEAD
         try:
             return (yield from self._refresh_once(_SINGLE_TRY)).token
         except Exception as exc:  # any failure is invisible while the token is valid
@@ -209,6 +213,7 @@ class TokenEngine:
         try:
             entry = yield from self._refresh_once(self._retry)
         except Exception as exc:
+            yield Observe("failed", exc)
             self._fetched(exc)
             raise
         self._fetched(None)
@@ -241,7 +246,7 @@ class TokenEngine:
         while True:
             tries += 1
             anchor, wall = self._monotonic(), self._wall()
-            result = yield Send(anchor, wall)
+            result = yield Send(anchor, wall, tries, policy is _SINGLE_TRY)
             if isinstance(result, Token):
                 return result.bound(self._binding), anchor
             if not result.retryable or tries >= policy.attempts:
@@ -249,6 +254,7 @@ class TokenEngine:
             delay = policy.delay(tries, result, self._random())
             if self._monotonic() - started + delay > policy.total_timeout:
                 raise result
+            yield _RETRIED
             yield Log(
                 logging.INFO,
                 "token request failed (%s); retrying in %.2f s (attempt %d of %d)",
@@ -259,6 +265,7 @@ class TokenEngine:
     def _refresh_failed(self, entry: Held, exc: BaseException) -> Flow[Effect, Token]:
         """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
         self._refresh_failures += 1
+        yield Observe("failed", exc, ahead=True)
         now = self._monotonic()
         retry_at = retry_refresh_at(now, self._refresh_failures, entry.hard_expiry, self._random())
         yield Log(

@@ -19,6 +19,14 @@ In Redis, under a prefix (default `eagle-id:`):
   queueing one by one behind the lock. The scripts and every decision are in
   `_rediscore.py`; the two classes here only carry its commands out.
 
+Redis Cluster: pass a `redis.cluster.RedisCluster` (`redis.asyncio.cluster.RedisCluster` for
+`AsyncRedisCache`) or a `redis+cluster://host:port` URL (`rediss+cluster://` for TLS; any node
+of the cluster will do). The key then carries a hash tag, `<prefix>token:{<key>}` and
+`<prefix>lock:{<key>}`, so a token and its lock live in one hash slot: the lock's scripts
+(which read the token entry too) touch a single node, and single flight holds as on one
+Redis. A cluster client built from a URL connects on first use, not in the constructor, so a
+cluster that is down at start-up is an outage like any other (below).
+
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
 is not held, so the client fetches from the token endpoint directly. After an error Redis
@@ -31,11 +39,10 @@ and an outage of it must not become an outage of every service that uses it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -43,53 +50,57 @@ from typing import TYPE_CHECKING, Any
 from ._cache import DEFAULT_LOCK_TIMEOUT
 from ._drive import adrive, drive
 from ._effects import Sleep
-from ._rediscore import Call, Pause, Pipeline, RedisCacheBase, RedisEffect, RunScript, queue
+from ._rediscore import (
+    Call,
+    Pause,
+    RedisCacheBase,
+    RedisEffect,
+    RunScript,
+    connector,
+    is_cluster_url,
+)
 from ._token import Token
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
 
 __all__ = ["AsyncRedisCache", "RedisCache"]
-
-# Seconds a command may take before Redis counts as away (for caches built from a URL).
-_SOCKET_TIMEOUT = 2.0
 
 
 class RedisCache(RedisCacheBase):
     """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
 
-    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
-    connection pool: `close()` it) or a `redis.Redis` you own. `lock_timeout` is how long a
-    fetch lock lives (and how long a waiter waits for it). Redis errors are logged and never
-    reach the caller; after one, Redis is skipped for `outage_backoff` seconds (see the
-    module docstring). Thread-safe.
+    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL, or `redis+cluster://` /
+    `rediss+cluster://` for a Redis Cluster (this cache then owns the connection pool:
+    `close()` it), or a `redis.Redis` or `redis.cluster.RedisCluster` you own.
+    `lock_timeout` is how long a fetch lock lives (and how long a waiter waits for it). Redis
+    errors are logged and never reach the caller; after one, Redis is skipped for
+    `outage_backoff` seconds (see the module docstring). Thread-safe.
     """
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | redis.Redis | redis.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.Redis
         if isinstance(url_or_client, str):
-            client = self._redis.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.Redis):
-            client = url_or_client
+            self._connect = connector(self._redis, url_or_client)
+            cluster = is_cluster_url(url_or_client)
+            self._use(None if cluster else self._connect(), cluster)
+        elif isinstance(url_or_client, self._redis.Redis | self._redis.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, self._redis.cluster.RedisCluster))
         else:
             raise TypeError(
-                "RedisCache takes a URL or a redis.Redis (use AsyncRedisCache with "
-                f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
+                "RedisCache takes a URL, a redis.Redis or a redis.cluster.RedisCluster (use "
+                f"AsyncRedisCache with redis.asyncio), not {type(url_or_client).__name__}"
             )
-        self._use(client)
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -134,17 +145,13 @@ class RedisCache(RedisCacheBase):
                 return getattr(self._client, method)(*args, **kwargs)
             case RunScript(name=name, keys=keys, args=args):
                 return self._scripts[name](keys=keys, args=args)
-            case Pipeline(calls=calls):
-                with self._client.pipeline(transaction=False) as pipe:
-                    collections.deque(queue(pipe, calls, self._scripts), maxlen=0)
-                    return pipe.execute()
             case Sleep(seconds=seconds):
                 return time.sleep(seconds)
 
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            self._client.close()
+        if self._owns_client and self._client_instance is not None:
+            self._client_instance.close()
 
     def __enter__(self) -> RedisCache:
         return self
@@ -155,33 +162,31 @@ class RedisCache(RedisCacheBase):
 
 class AsyncRedisCache(RedisCacheBase):
     """`RedisCache` for `AsyncTokenClient`: implements `AsyncTokenCache` with
-    `redis.asyncio`. Takes a URL or a `redis.asyncio.Redis`; like any asyncio Redis client,
-    use it from one event loop."""
+    `redis.asyncio`. Takes a URL (cluster URLs too) or a `redis.asyncio.Redis` or
+    `redis.asyncio.cluster.RedisCluster`; like any asyncio Redis client, use it from one
+    event loop."""
 
     def __init__(
         self,
-        url_or_client: str | redis.asyncio.Redis,
+        url_or_client: str | redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.asyncio.Redis
+        aio = self._redis.asyncio
         if isinstance(url_or_client, str):
-            client = self._redis.asyncio.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.asyncio.Redis):
-            client = url_or_client
+            # redis.asyncio clients connect on first use anyway, cluster ones included.
+            self._use(connector(aio, url_or_client)(), is_cluster_url(url_or_client))
+        elif isinstance(url_or_client, aio.Redis | aio.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, aio.cluster.RedisCluster))
         else:
             raise TypeError(
-                "AsyncRedisCache takes a URL or a redis.asyncio.Redis (use RedisCache with "
-                f"redis.Redis), not {type(url_or_client).__name__}"
+                "AsyncRedisCache takes a URL, a redis.asyncio.Redis or a "
+                "redis.asyncio.cluster.RedisCluster (use RedisCache with redis.Redis), "
+                f"not {type(url_or_client).__name__}"
             )
-        self._use(client)
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
@@ -227,19 +232,13 @@ class AsyncRedisCache(RedisCacheBase):
                 return await getattr(self._client, method)(*args, **kwargs)
             case RunScript(name=name, keys=keys, args=args):
                 return await self._scripts[name](keys=keys, args=args)
-            case Pipeline(calls=calls):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for queued in queue(pipe, calls, self._scripts):
-                        if isinstance(queued, Coroutine):  # a script: queued once awaited
-                            await queued
-                    return await pipe.execute()
             case Sleep(seconds=seconds):
                 return await asyncio.sleep(seconds)
 
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_client and self._client_instance is not None:
+            await self._client_instance.aclose()
 
     async def __aenter__(self) -> AsyncRedisCache:
         return self

@@ -1,16 +1,17 @@
 """The Redis caches without I/O: key names, entries, outage handling, and every operation as
-a generator of Redis commands (`Call`, `Pipeline`, `ReleaseLock`, `Sleep`), so that
+a generator of Redis commands (`Call`, `RunScript`, `Sleep`, the heartbeat's `Pause`), so that
 `RedisCache` and `AsyncRedisCache` (`_rediscache.py`, which describes what is stored) only
 carry the commands out, blocking or awaited."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -32,11 +33,11 @@ __all__ = [
     "Command",
     "Held",
     "Pause",
-    "Pipeline",
     "RedisCacheBase",
     "RedisEffect",
     "RunScript",
-    "queue",
+    "connector",
+    "is_cluster_url",
 ]
 
 logger = logging.getLogger("screening_eagle_id")
@@ -93,15 +94,20 @@ _NOW_MS = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
-# Takes the lock if free, or if stale: no TTL, no heartbeat for longer than the TTL
-# (ARGV[2] ms), not a string, or a foreign value with a TTL longer than ours. 1 if taken.
+# Takes the lock KEYS[1] if free, or if stale: no TTL, no heartbeat for longer than the TTL
+# (ARGV[2] ms), not a string, or a foreign value with a TTL longer than ours. Returns {1 if
+# taken else 0, the first ARGV[3] + 1 bytes of the token entry KEYS[2]}: one round trip, and
+# one script rather than a pipeline, which Redis Cluster would refuse (both keys share a slot).
 _ACQUIRE = (
     _NOW_MS
     + """
 local ttl = tonumber(ARGV[2])
 local value = ARGV[1] .. ':' .. now
+local function entry()
+    return redis.call('getrange', KEYS[2], 0, tonumber(ARGV[3]))
+end
 if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
-    return 1
+    return {1, entry()}
 end
 local stale = redis.call('type', KEYS[1]).ok ~= 'string'
 if not stale then
@@ -111,9 +117,9 @@ if not stale then
 end
 if stale then
     redis.call('set', KEYS[1], value, 'PX', ttl)
-    return 1
+    return {1, entry()}
 end
-return 0
+return {0, entry()}
 """
 )
 # The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
@@ -140,7 +146,7 @@ SCRIPTS = {"acquire": _ACQUIRE, "extend": _EXTEND, "release": _RELEASE}
 
 
 class Call:
-    """One Redis command: `<client or pipeline>.<method>(*args, **kwargs)`."""
+    """One Redis command: `client.<method>(*args, **kwargs)`."""
 
     __slots__ = ("args", "kwargs", "method")
 
@@ -155,13 +161,6 @@ class RunScript:
     name: str
     keys: tuple[str, ...]
     args: tuple[object, ...]
-
-
-@frozen
-class Pipeline:
-    """Commands sent in one round trip (no transaction). Result: their results."""
-
-    calls: tuple[Call | RunScript, ...]
 
 
 @frozen
@@ -180,19 +179,33 @@ class Held(NamedTuple):
     locked: bool
 
 
-Command = Call | RunScript | Pipeline
+Command = Call | RunScript
 RedisEffect = Command | Sleep
 _AWAY = object()  # a command's result when Redis is skipped or failed
 
 
-def queue(pipe: Any, calls: tuple[Call | RunScript, ...], scripts: dict[str, Any]) -> Iterator[Any]:
-    """Queue `calls` on `pipe` in order; yields what queuing each returned (with redis.asyncio
-    a script's is a coroutine, to await before the next call is queued)."""
-    for call in calls:
-        if isinstance(call, RunScript):
-            yield scripts[call.name](keys=call.keys, args=call.args, client=pipe)
-        else:
-            yield getattr(pipe, call.method)(*call.args, **call.kwargs)
+# Seconds a command may take before Redis counts as away (for caches built from a URL).
+_SOCKET_TIMEOUT = 2.0
+# URL schemes that mean "a Redis Cluster", and the scheme redis-py's cluster client expects.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def connector(module: ModuleType, url: str) -> Callable[[], Any]:
+    """Builds the client for `url`: a cluster client for a `redis+cluster://` URL, else a
+    plain one (`module` is `redis` or `redis.asyncio`)."""
+    scheme, _, rest = url.partition("://")
+    cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+    options = {"socket_timeout": _SOCKET_TIMEOUT, "socket_connect_timeout": _SOCKET_TIMEOUT}
+    if cluster_scheme is None:
+        return functools.partial(module.Redis.from_url, url, **options)
+    return functools.partial(
+        module.cluster.RedisCluster.from_url, f"{cluster_scheme}://{rest}", **options
+    )
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether `url` names a Redis Cluster (`redis+cluster://`, `rediss+cluster://`)."""
+    return url.partition("://")[0].lower() in _CLUSTER_SCHEMES
 
 
 class RedisCacheBase:
@@ -204,6 +217,8 @@ class RedisCacheBase:
         self._redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (
             self._redis.exceptions.RedisError,
+            # Not a RedisError: raised by cluster clients when no node answers.
+            self._redis.exceptions.RedisClusterException,
             OSError,
         )
         self._prefix = prefix
@@ -213,26 +228,80 @@ class RedisCacheBase:
         if isinstance(url_or_client, str):
             self._where = _public_url(url_or_client)
             self._secrets = _secrets_of(url_or_client)
+            self._check_url(url_or_client)
         else:
             self._where = f"<{type(url_or_client).__name__}>"
         self._down = False
         self._down_guard = threading.Lock()
         self._outage_backoff = outage_backoff
         self._skip_until = 0.0  # monotonic; Redis is not tried before this
+        self._client_instance: Any = None
+        self._script_instances: dict[str, Any] = {}
+        self._connect: Callable[[], Any] | None = None
+        self._connect_guard = threading.Lock()
+        self._tag = ("", "")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
 
-    def _use(self, client: Any) -> None:
-        """Talk to Redis through `client` (a `redis` or `redis.asyncio` one)."""
-        self._client = client
-        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+    def _use(self, client: Any, cluster: bool) -> None:
+        """Use `client` (or build it on first use from the `_connect` callable when None)."""
+        if client is not None:
+            self._attach(client)
+        if cluster:
+            if "{" in self._prefix or "}" in self._prefix:
+                raise ConfigurationError(
+                    f"prefix {self._prefix!r} must not contain braces with Redis Cluster: "
+                    "they would change the hash slot of the token and lock keys"
+                )
+            self._tag = ("{", "}")
+
+    def _attach(self, client: Any) -> None:
+        self._script_instances = {n: client.register_script(src) for n, src in SCRIPTS.items()}
+        self._client_instance = client
+
+    @property
+    def _client(self) -> Any:
+        """The Redis client; one built from a cluster URL connects here, on first use."""
+        client = self._client_instance
+        if client is None:
+            with self._connect_guard:
+                if self._client_instance is None:
+                    assert self._connect is not None
+                    self._attach(self._connect())
+                client = self._client_instance
+        return client
+
+    @property
+    def _scripts(self) -> dict[str, Any]:
+        """`SCRIPTS` registered with the client (connecting it first if need be)."""
+        self._client  # noqa: B018 - connects a client built from a cluster URL
+        return self._script_instances
+
+    def _check_url(self, url: str) -> None:
+        """Refuse a malformed URL here, with a clear error (never echoing its password),
+        rather than when the first command runs (a cluster client connects only then)."""
+        scheme, _, rest = url.partition("://")
+        cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+        try:
+            options = self._redis.connection.parse_url(f"{cluster_scheme or scheme}://{rest}")
+        except ValueError as exc:
+            message = str(exc)
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            if "scheme" in message:
+                message += "; for a Redis Cluster: redis+cluster:// or rediss+cluster://"
+            raise ConfigurationError(f"Redis URL {self._where!r} is not valid: {message}") from None
+        if cluster_scheme is not None and not options.get("host"):
+            raise ConfigurationError(
+                f"Redis URL {self._where!r}: a {scheme}:// URL needs the host:port of a node"
+            )
 
     def _token_key(self, key: str) -> str:
-        return f"{self._prefix}token:{key}"
+        return f"{self._prefix}token:{self._tag[0]}{key}{self._tag[1]}"
 
     def _lock_key(self, key: str) -> str:
-        return f"{self._prefix}lock:{key}"
+        return f"{self._prefix}lock:{self._tag[0]}{key}{self._tag[1]}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
         if not raw:  # GETRANGE reads a missing key as empty
@@ -324,11 +393,8 @@ class RedisCacheBase:
         """Wait for the fetch lock, taking over a stale one (see `_ACQUIRE`)."""
         name, owner = self._lock_key(key), secrets.token_hex(16)
         ttl_ms = max(1, int(self._lock_timeout * 1000))
-        try_lock = Pipeline(
-            (
-                RunScript("acquire", (name,), (owner, ttl_ms)),
-                Call("getrange", self._token_key(key), 0, MAX_ENTRY_BYTES),
-            )
+        try_lock = RunScript(
+            "acquire", (name, self._token_key(key)), (owner, ttl_ms, MAX_ENTRY_BYTES)
         )
 
         def probe() -> Flow[RedisEffect, Attempt | None]:

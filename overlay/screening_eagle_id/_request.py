@@ -23,7 +23,7 @@ from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
 from screening_eagle_id_client.types import Response
 
-from ._connect import AsyncViaClient, Verify, ViaClient, _shared_ssl_context, verify_setting
+from ._connect import Verify, _shared_ssl_context, avia, verify_setting, via
 from ._deadline import DeadlineTransport, deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
@@ -165,24 +165,24 @@ class Endpoint:
     def plug(self, http_client: Any, verify: Verify, *, is_async: bool) -> None:
         """Use `http_client` (a caller's `httpx.Client`, or `AsyncClient` when `is_async`; left
         open) to carry the bytes, or else our own connections, verified as `verify` says."""
-        via = http_client is not None
-        if via and verify is not True:
+        theirs = http_client is not None
+        if theirs and verify is not True:
             raise ConfigurationError(
                 "verify= applies to the client's own connections; with http_client= the "
                 "TLS settings are those of your client"
             )
         self._httpx_args = {}
-        if via:
-            plugged = AsyncViaClient(http_client) if is_async else ViaClient(http_client)
+        if theirs:
+            plugged = avia(http_client) if is_async else via(http_client)
             self._httpx_args.update(transport=plugged, trust_env=False)
         # Our own connections bound every socket operation by the try's deadline (sync: the
         # async client has asyncio.timeout); a proxy from the environment keeps httpx's
         # transport (a transport of ours would bypass it).
-        self._deadline_transport = not via and not is_async and not env_proxy_for(self.url)
+        self._deadline_transport = not theirs and not is_async and not env_proxy_for(self.url)
         # With a caller's client the generated client's default stays: the bytes go through
         # the caller's client and its TLS settings, and no context of ours is ever used.
-        self._verify = True if via else verify_setting(verify)
-        self._shared_context = self._verify is True and not via
+        self._verify = True if theirs else verify_setting(verify)
+        self._shared_context = self._verify is True and not theirs
 
     @property
     def api(self) -> AuthenticatedClient:

@@ -17,11 +17,13 @@ from ._registry import (
     RegistryError,
 )
 from ._settings import Settings
+from ._testing import EagleIdServer
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "TOKEN_PATH",
+    "EagleIdServer",
     "RegisteredClient",
     "Registry",
     "RegistryError",
