@@ -82,10 +82,7 @@ class BearerAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Drive `flow()` for `httpx.Client`, getting tokens from the `TokenClient`."""
-        tokens = self._tokens_as(
-            TokenClient, "an AsyncTokenClient needs an httpx.AsyncClient (or httpx2's)"
-        )
-        flow, step = self._start(request)
+        tokens, flow, step = self._start(request, TokenClient)
         while step is not None:
             if isinstance(step, _NeedToken):
                 if step.rejected is not None:
@@ -98,10 +95,7 @@ class BearerAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Drive `flow()` for `httpx.AsyncClient`, awaiting tokens from the `AsyncTokenClient`."""
-        tokens = self._tokens_as(
-            AsyncTokenClient, "a TokenClient needs an httpx.Client (or httpx2's)"
-        )
-        flow, step = self._start(request)
+        tokens, flow, step = self._start(request, AsyncTokenClient)
         while step is not None:
             if isinstance(step, _NeedToken):
                 if step.rejected is not None:
@@ -110,18 +104,23 @@ class BearerAuth(httpx.Auth):
             else:
                 step = _send(flow, (yield step))
 
-    def _tokens_as(self, kind: type[T], mismatch: str) -> T:
+    def _start(
+        self, request: httpx.Request, kind: type[T]
+    ) -> tuple[T, _Flow, httpx.Request | _NeedToken | None]:
+        """The token client, checked to be of the `kind` this driver needs, and `flow()`
+        started on `request`."""
         if not isinstance(self._tokens, kind):
-            raise TypeError(f"BearerAuth with {mismatch}")
-        return self._tokens
-
-    def _start(self, request: httpx.Request) -> tuple[_Flow, httpx.Request | _NeedToken | None]:
+            raise TypeError(f"BearerAuth with {_MISMATCH[kind]}")
         flow = self.flow(request)
-        return flow, next(flow)
+        return self._tokens, flow, next(flow)
 
 
 _Flow = Generator[httpx.Request | _NeedToken, httpx.Response | Token, None]
 T = TypeVar("T", TokenClient, AsyncTokenClient)
+_MISMATCH = {
+    TokenClient: "an AsyncTokenClient needs an httpx.AsyncClient (or httpx2's)",
+    AsyncTokenClient: "a TokenClient needs an httpx.Client (or httpx2's)",
+}
 
 
 def _send(flow: _Flow, reply: httpx.Response | Token) -> httpx.Request | _NeedToken | None:

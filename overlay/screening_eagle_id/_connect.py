@@ -8,12 +8,9 @@ import logging
 import os
 import ssl
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
 import httpx
-
-if TYPE_CHECKING:
-    import httpx2
 
 from ._exceptions import ConfigurationError, InsecureTransportError
 from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
@@ -23,7 +20,6 @@ __all__ = [
     "AsyncViaClient",
     "Verify",
     "ViaClient",
-    "avia",
     "check_url",
     "verify_setting",
     "via",
@@ -116,22 +112,15 @@ class AsyncViaClient(httpx.AsyncBaseTransport):
         """The caller owns the client: leave it open."""
 
 
-def via(client: httpx.Client | httpx2.Client) -> httpx.BaseTransport:
-    """The transport for a caller's sync `http_client=`: an httpx or an httpx2 client."""
-    if isinstance(client, httpx.Client):
-        return ViaClient(client)
-    if is_httpx2(client, "Client"):
-        return Httpx2Transport(client)
-    raise _wrong_client(client, "TokenClient", "httpx.Client or httpx2.Client")
-
-
-def avia(client: httpx.AsyncClient | httpx2.AsyncClient) -> httpx.AsyncBaseTransport:
-    """The transport for a caller's async `http_client=`: an httpx or an httpx2 client."""
-    if isinstance(client, httpx.AsyncClient):
-        return AsyncViaClient(client)
-    if is_httpx2(client, "AsyncClient"):
-        return AsyncHttpx2Transport(client)
-    raise _wrong_client(client, "AsyncTokenClient", "httpx.AsyncClient or httpx2.AsyncClient")
+def via(client: Any, *, is_async: bool) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+    """The transport for a caller's `http_client=`: an httpx or an httpx2 client, of the
+    async kind when `is_async`."""
+    kind, owner = ("AsyncClient", "AsyncTokenClient") if is_async else ("Client", "TokenClient")
+    if isinstance(client, getattr(httpx, kind)):
+        return AsyncViaClient(client) if is_async else ViaClient(client)
+    if is_httpx2(client, kind):
+        return AsyncHttpx2Transport(client) if is_async else Httpx2Transport(client)
+    raise _wrong_client(client, owner, f"httpx.{kind} or httpx2.{kind}")
 
 
 def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError:

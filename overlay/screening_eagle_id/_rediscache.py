@@ -56,9 +56,8 @@ from ._rediscore import (
     RedisCacheBase,
     RedisEffect,
     RunScript,
-    connector,
-    is_cluster_url,
 )
+from ._redisurl import connector, is_cluster_url
 from ._token import Token
 
 if TYPE_CHECKING:

@@ -5,16 +5,13 @@ carry the commands out, blocking or awaited."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from attrs import frozen
 
@@ -25,6 +22,7 @@ from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._lockwait import Attempt, Outcome, wait_for_lock
+from ._redisurl import check_url, import_redis, public_url, secrets_of
 from ._token import Token
 
 __all__ = [
@@ -36,56 +34,12 @@ __all__ = [
     "RedisCacheBase",
     "RedisEffect",
     "RunScript",
-    "connector",
-    "is_cluster_url",
 ]
 
 logger = logging.getLogger("screening_eagle_id")
 
 # Lock polling: start fast, back off to _POLL_MAX, with jitter so waiters don't move in step.
 _POLL_FIRST, _POLL_MAX = 0.005, 0.1
-
-
-def _import_redis() -> ModuleType:
-    try:
-        import redis
-        import redis.asyncio
-    except ImportError:
-        raise ConfigurationError(
-            "RedisCache needs the 'redis' package: pip install 'screening-eagle-id[redis]'"
-        ) from None
-    return redis
-
-
-def _public_url(url: str) -> str:
-    """The URL for repr and logs: no password (userinfo masked) and no query or fragment,
-    which may carry one too (redis-py reads `?password=`)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:  # a malformed netloc or port: show nothing of it
-        return "<unparseable Redis URL>"
-    user = parts.username or ""
-    if parts.password is not None:
-        user += ":***"
-    netloc = f"{user}@{host}" if user else host
-    public = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return public + ("?***" if parts.query or parts.fragment else "")
-
-
-def _secrets_of(url: str) -> list[str]:
-    """Every password the URL carries (userinfo and query), to scrub from error messages."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or ""]
-        found += [v for k, vs in parse_qs(parts.query).items() if "password" in k for v in vs]
-    except ValueError:
-        return []
-    return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
 
 
 # The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>". Redis's own clock,
@@ -184,37 +138,13 @@ RedisEffect = Command | Sleep
 _AWAY = object()  # a command's result when Redis is skipped or failed
 
 
-# Seconds a command may take before Redis counts as away (for caches built from a URL).
-_SOCKET_TIMEOUT = 2.0
-# URL schemes that mean "a Redis Cluster", and the scheme redis-py's cluster client expects.
-_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-
-
-def connector(module: ModuleType, url: str) -> Callable[[], Any]:
-    """Builds the client for `url`: a cluster client for a `redis+cluster://` URL, else a
-    plain one (`module` is `redis` or `redis.asyncio`)."""
-    scheme, _, rest = url.partition("://")
-    cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
-    options = {"socket_timeout": _SOCKET_TIMEOUT, "socket_connect_timeout": _SOCKET_TIMEOUT}
-    if cluster_scheme is None:
-        return functools.partial(module.Redis.from_url, url, **options)
-    return functools.partial(
-        module.cluster.RedisCluster.from_url, f"{cluster_scheme}://{rest}", **options
-    )
-
-
-def is_cluster_url(url: str) -> bool:
-    """Whether `url` names a Redis Cluster (`redis+cluster://`, `rediss+cluster://`)."""
-    return url.partition("://")[0].lower() in _CLUSTER_SCHEMES
-
-
 class RedisCacheBase:
     """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
 
     def __init__(
         self, url_or_client: object, prefix: str, lock_timeout: float, outage_backoff: float
     ) -> None:
-        self._redis = _import_redis()
+        self._redis = import_redis()
         self._errors: tuple[type[BaseException], ...] = (
             self._redis.exceptions.RedisError,
             # Not a RedisError: raised by cluster clients when no node answers.
@@ -226,8 +156,8 @@ class RedisCacheBase:
         self._owns_client = isinstance(url_or_client, str)
         self._secrets: list[str] = []
         if isinstance(url_or_client, str):
-            self._where = _public_url(url_or_client)
-            self._secrets = _secrets_of(url_or_client)
+            self._where = public_url(url_or_client)
+            self._secrets = secrets_of(url_or_client)
             self._check_url(url_or_client)
         else:
             self._where = f"<{type(url_or_client).__name__}>"
@@ -279,23 +209,7 @@ class RedisCacheBase:
         return self._script_instances
 
     def _check_url(self, url: str) -> None:
-        """Refuse a malformed URL here, with a clear error (never echoing its password),
-        rather than when the first command runs (a cluster client connects only then)."""
-        scheme, _, rest = url.partition("://")
-        cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
-        try:
-            options = self._redis.connection.parse_url(f"{cluster_scheme or scheme}://{rest}")
-        except ValueError as exc:
-            message = str(exc)
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            if "scheme" in message:
-                message += "; for a Redis Cluster: redis+cluster:// or rediss+cluster://"
-            raise ConfigurationError(f"Redis URL {self._where!r} is not valid: {message}") from None
-        if cluster_scheme is not None and not options.get("host"):
-            raise ConfigurationError(
-                f"Redis URL {self._where!r}: a {scheme}:// URL needs the host:port of a node"
-            )
+        check_url(self._redis, url, self._where, self._secrets)
 
     def _token_key(self, key: str) -> str:
         return f"{self._prefix}token:{self._tag[0]}{key}{self._tag[1]}"

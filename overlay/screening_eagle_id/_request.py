@@ -23,7 +23,7 @@ from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
 from screening_eagle_id_client.types import Response
 
-from ._connect import Verify, _shared_ssl_context, avia, verify_setting, via
+from ._connect import Verify, _shared_ssl_context, verify_setting, via
 from ._deadline import DeadlineTransport, deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
@@ -173,7 +173,7 @@ class Endpoint:
             )
         self._httpx_args = {}
         if theirs:
-            plugged = avia(http_client) if is_async else via(http_client)
+            plugged = via(http_client, is_async=is_async)
             self._httpx_args.update(transport=plugged, trust_env=False)
         # Our own connections bound every socket operation by the try's deadline (sync: the
         # async client has asyncio.timeout); a proxy from the environment keeps httpx's
