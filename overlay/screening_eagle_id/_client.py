@@ -139,11 +139,11 @@ class _TokenClientBase(TokenEngine):
         """The key this client's tokens are cached under (see `cache_key()`)."""
         return self._key
 
-    @staticmethod
-    def _log(effect: fx.Log) -> None:
-        logger.log(effect.level, effect.message, *effect.args)
-
-    def _observe(self, effect: fx.Observe) -> None:
+    def _tell(self, effect: fx.Log | fx.Observe) -> None:
+        """Emit a log record, or tell telemetry (the same for both drivers: no I/O to await)."""
+        if isinstance(effect, fx.Log):
+            logger.log(effect.level, effect.message, *effect.args)
+            return
         match effect.event:
             case "waited":
                 _telemetry.waited(self)
@@ -243,10 +243,8 @@ class TokenClient(_TokenClientBase):
                 return self._cache.delete(self._key)
             case fx.Sleep(seconds=seconds):
                 return self._sleep(seconds)
-            case fx.Log():
-                return self._log(effect)
-            case fx.Observe():
-                return self._observe(effect)
+            case fx.Log() | fx.Observe():
+                return self._tell(effect)
             case _:
                 assert_never(effect)
 
@@ -360,10 +358,8 @@ class AsyncTokenClient(_TokenClientBase):
                 return await self._cache.adelete(self._key)
             case fx.Sleep(seconds=seconds):
                 return await self._sleep(seconds)
-            case fx.Log():
-                return self._log(effect)
-            case fx.Observe():
-                return self._observe(effect)
+            case fx.Log() | fx.Observe():
+                return self._tell(effect)
             case _:
                 assert_never(effect)
 
