@@ -100,11 +100,37 @@ def _twin(httpx2: ModuleType, exc: Exception, request: httpx.Request) -> httpx.H
     return httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request)
 
 
-def _incoming(response: Any, stream: Any, request: httpx.Request) -> httpx.Response:
+def _checked(httpx2: ModuleType, outcome: Any, request: httpx.Request) -> Any:
+    """`outcome`, unless it is an exception (caught and kept as a value): then its httpx twin
+    is raised, here, outside any except block, so the httpx2 exception (whose request holds
+    our Basic header) never becomes its context; one that is not httpx2's is raised as is."""
+    if not isinstance(outcome, Exception):
+        return outcome
+    failure = _twin(httpx2, outcome, request)
+    raise outcome if failure is None else failure
+
+
+class _Relay:
+    """The response of a caller's httpx2 client, relayed to httpx (shared by both kinds)."""
+
+    def __init__(self, httpx2: ModuleType, response: Any, request: httpx.Request) -> None:
+        self._httpx2 = httpx2
+        self._response = response
+        self._request = request
+
+    def _checked(self, outcome: Any) -> Any:
+        return _checked(self._httpx2, outcome, self._request)
+
+
+def _incoming(
+    httpx2: ModuleType, sent: Any, request: httpx.Request, stream: type[_Relay]
+) -> httpx.Response:
+    """What the caller's client answered (`sent`: its response, or the exception it raised)."""
+    response = _checked(httpx2, sent, request)
     return httpx.Response(
         response.status_code,
         headers=response.headers.raw,
-        stream=stream,
+        stream=stream(httpx2, response, request),  # type: ignore[arg-type]
         request=request,
         extensions={k: v for k, v in response.extensions.items() if k == "http_version"},
     )
@@ -118,18 +144,12 @@ class Httpx2Transport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         httpx2 = _httpx2()
-        failure: httpx.HTTPError | None = None
+        outgoing = _outgoing(httpx2, request)
         try:
-            response = self._client.send(
-                _outgoing(httpx2, request), stream=True, auth=None, follow_redirects=False
-            )
+            sent = self._client.send(outgoing, stream=True, auth=None, follow_redirects=False)
         except Exception as exc:
-            failure = _twin(httpx2, exc, request)
-            if failure is None:
-                raise
-        if failure is not None:
-            raise failure  # outside the except block: no httpx2 exception as its context
-        return _incoming(response, _Stream(httpx2, response, request), request)
+            sent = exc
+        return _incoming(httpx2, sent, request, _Stream)
 
     def close(self) -> None:
         """The caller owns the client: leave it open."""
@@ -143,70 +163,44 @@ class AsyncHttpx2Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         httpx2 = _httpx2()
-        failure: httpx.HTTPError | None = None
+        outgoing = _outgoing(httpx2, request)
         try:
-            response = await self._client.send(
-                _outgoing(httpx2, request), stream=True, auth=None, follow_redirects=False
-            )
+            sent = await self._client.send(outgoing, stream=True, auth=None, follow_redirects=False)
         except Exception as exc:
-            failure = _twin(httpx2, exc, request)
-            if failure is None:
-                raise
-        if failure is not None:
-            raise failure
-        return _incoming(response, _AsyncStream(httpx2, response, request), request)
+            sent = exc
+        return _incoming(httpx2, sent, request, _AsyncStream)
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""
 
 
-class _Stream(httpx.SyncByteStream):
-    def __init__(self, httpx2: ModuleType, response: Any, request: httpx.Request) -> None:
-        self._httpx2 = httpx2
-        self._response = response
-        self._request = request
-
+class _Stream(_Relay, httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         chunks = self._response.iter_raw()
         while True:
-            failure: httpx.HTTPError | None = None
             try:
                 chunk = next(chunks)
             except StopIteration:
                 return
             except Exception as exc:
-                failure = _twin(self._httpx2, exc, self._request)
-                if failure is None:
-                    raise
-            if failure is not None:
-                raise failure
-            yield chunk
+                chunk = exc
+            yield self._checked(chunk)
 
     def close(self) -> None:
         self._response.close()
 
 
-class _AsyncStream(httpx.AsyncByteStream):
-    def __init__(self, httpx2: ModuleType, response: Any, request: httpx.Request) -> None:
-        self._httpx2 = httpx2
-        self._response = response
-        self._request = request
-
+class _AsyncStream(_Relay, httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunks = self._response.aiter_raw()
         while True:
-            failure: httpx.HTTPError | None = None
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except Exception as exc:
-                failure = _twin(self._httpx2, exc, self._request)
-                if failure is None:
-                    raise
-            if failure is not None:
-                raise failure
-            yield chunk
+                chunk = exc
+            yield self._checked(chunk)
 
     async def aclose(self) -> None:
         await self._response.aclose()
