@@ -123,14 +123,14 @@ class _Relay:
 
 
 def _incoming(
-    httpx2: ModuleType, sent: Any, request: httpx.Request, stream: type[_Relay]
+    httpx2: ModuleType, sent: Any, request: httpx.Request, stream: type[_Stream | _AsyncStream]
 ) -> httpx.Response:
     """What the caller's client answered (`sent`: its response, or the exception it raised)."""
     response = _checked(httpx2, sent, request)
     return httpx.Response(
         response.status_code,
         headers=response.headers.raw,
-        stream=stream(httpx2, response, request),  # type: ignore[arg-type]
+        stream=stream(httpx2, response, request),
         request=request,
         extensions={k: v for k, v in response.extensions.items() if k == "http_version"},
     )
