@@ -147,3 +147,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except ValueError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # one line, never a traceback (nor a secret in one)
+        print(
+            f"eagle-id: unexpected {type(exc).__name__}; this is a bug, please report it",
+            file=sys.stderr,
+        )
+        return 1

@@ -9,8 +9,8 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
-from urllib.parse import quote_plus
+from typing import Literal, get_args
+from urllib.parse import quote, quote_plus
 
 from attrs import field, frozen
 
@@ -25,6 +25,7 @@ __all__ = [
     "credentials_path",
     "load_profile",
     "resolve_config",
+    "secret_forms",
 ]
 
 ClientAuth = Literal["basic", "basic_raw"]
@@ -80,6 +81,16 @@ class ClientCredentials:
     def basic_value(self, client_auth: ClientAuth = "basic") -> str:
         """The base64 part of the `Authorization: Basic ...` header; see `basic_value()`."""
         return basic_value(self.client_id, self.client_secret, client_auth)
+
+
+def secret_forms(client_id: str, client_secret: str) -> tuple[str, ...]:
+    """Every form in which a token request may carry the secret, for `scrub()`: as is,
+    form-urlencoded (`+` or `%20` for a space), and both Basic header values with the
+    decoded `id:secret` pairs they hold."""
+    forms = {client_secret, quote_plus(client_secret, safe=""), quote(client_secret, safe="")}
+    for client_auth in get_args(ClientAuth):
+        forms.add(basic_value(client_id, client_secret, client_auth))
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def basic_value(client_id: str, client_secret: str, client_auth: ClientAuth = "basic") -> str:
@@ -145,6 +156,10 @@ def load_profile(
             document = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"credentials file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"credentials file {path} is not a credentials file: nested too deeply"
+        ) from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read credentials file {path}: {exc.strerror}") from None
     table = document.get(name)

@@ -5,7 +5,8 @@ when a Redis cache is built, so the client itself depends on httpx and attrs alo
 
 In Redis, under a prefix (default `eagle-id:`):
 
-* `<prefix>token:<key>` -- `Token.to_dict()` JSON (never the client secret), with a TTL equal
+* `<prefix>token:<key>` -- the entry format of `_entry.py` (never the client secret; one that
+  does not decode is a miss, replaced by the next fetch), with a TTL equal
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
   itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
@@ -17,8 +18,8 @@ In Redis, under a prefix (default `eagle-id:`):
 Redis Cluster: pass a `redis.cluster.RedisCluster` (`redis.asyncio.cluster.RedisCluster` for
 `AsyncRedisCache`) or a `redis+cluster://host:port` URL (`rediss+cluster://` for TLS; any node
 of the cluster will do). The key then carries a hash tag, `<prefix>token:{<key>}` and
-`<prefix>lock:{<key>}`, so a token and its lock live in one hash slot: the lock's pipeline and
-its release script touch a single node, and single flight holds as on one Redis. A cluster
+`<prefix>lock:{<key>}`, so a token and its lock live in one hash slot: the lock scripts touch
+a single node, and single flight holds as on one Redis. A cluster
 client built from a URL connects on first use, not in the constructor, so a cluster that is
 down at start-up is an outage like any other (below).
 
@@ -36,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import random
 import secrets
@@ -49,6 +49,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -62,9 +65,65 @@ __all__ = ["AsyncRedisCache", "RedisCache"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Deletes the lock only if it still holds our owner value (atomic in Redis).
+# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>:<holder's TTL in ms>".
+# Redis's own clock, so every host measures a lock's age alike; the holder's own TTL, so a
+# waiter with a shorter lock_timeout does not take over a lock whose holder is alive.
+_NOW_MS = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# Takes the lock if free, or if stale: not a string, no TTL, no heartbeat for longer than
+# the holder's TTL, or a foreign value with a TTL longer than ours (ARGV[2] ms). Returns
+# {1 if taken else 0, the token entry KEYS[2] (bytes 0..ARGV[3]) or nil}: one round trip, one
+# script (a cluster refuses scripts in pipelines; both keys share a hash slot there).
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local ttl = tonumber(ARGV[2])
+local value = ARGV[1] .. ':' .. now .. ':' .. ttl
+local locked = 0
+if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
+    locked = 1
+else
+    local stale = redis.call('type', KEYS[1]).ok ~= 'string'
+    if not stale then
+        local pttl = redis.call('pttl', KEYS[1])
+        local beat, held = string.match(redis.call('get', KEYS[1]), ':(%d+):(%d+)$')
+        beat, held = tonumber(beat or ''), tonumber(held or '')
+        if beat ~= nil and held ~= nil then
+            stale = pttl == -1 or now - beat > held
+        else
+            stale = pttl == -1 or pttl > ttl
+        end
+    end
+    if stale then
+        redis.call('set', KEYS[1], value, 'PX', ttl)
+        locked = 1
+    end
+end
+local entry = false
+if redis.call('type', KEYS[2]).ok == 'string' then
+    entry = redis.call('getrange', KEYS[2], 0, tonumber(ARGV[3]))
+end
+return {locked, entry}
+"""
+)
+# The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
+_EXTEND = (
+    _NOW_MS
+    + """
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now .. ':' .. ARGV[2], 'PX', tonumber(ARGV[2]))
+    return 1
+end
+return 0
+"""
+)
+# Deletes the lock only if it is still ours (atomic in Redis).
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
     return redis.call('del', KEYS[1])
 end
 return 0
@@ -172,7 +231,7 @@ class _RedisCacheBase:
         """Use `client` (or build it on first use from the `_connect` callable when None)."""
         self._client_instance = client
         if client is not None:
-            self._release = client.register_script(_RELEASE)
+            self._register(client)
         if cluster:
             if "{" in self._prefix or "}" in self._prefix:
                 raise ConfigurationError(
@@ -180,6 +239,11 @@ class _RedisCacheBase:
                     "they would change the hash slot of the token and lock keys"
                 )
             self._tag = ("{", "}")
+
+    def _register(self, client: Any) -> None:
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
 
     @property
     def _client(self) -> Any:
@@ -190,7 +254,7 @@ class _RedisCacheBase:
                 if self._client_instance is None:
                     assert self._connect is not None
                     client = self._connect()
-                    self._release = client.register_script(_RELEASE)
+                    self._register(client)
                     self._client_instance = client
                 client = self._client_instance
         return client
@@ -224,13 +288,18 @@ class _RedisCacheBase:
         return f"{self._prefix}lock:{self._tag[0]}{key}{self._tag[1]}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
-        if raw is None:
+        # Read with GETRANGE (at most MAX_ENTRY_BYTES + 1 bytes, never a 64 MiB planted value):
+        # a missing key reads as empty.
+        if not raw:
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
             logger.warning(
-                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
+                "token cache: ignoring the Redis entry for %s…: not a cached token (%s); "
+                "it will be replaced",
+                key[:12],
+                exc,
             )
             return None
 
@@ -238,7 +307,7 @@ class _RedisCacheBase:
     def _encode(token: Token) -> tuple[str, int]:
         """The value to store and its TTL in milliseconds (<= 0: already expired)."""
         ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
-        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
+        return encode_entry(token.to_entry()).decode(), ttl_ms
 
     def _skipping(self) -> bool:
         return self._down and time.monotonic() < self._skip_until
@@ -323,7 +392,7 @@ class RedisCache(_RedisCacheBase):
         if self._skipping():
             return None
         try:
-            raw = self._client.get(self._token_key(key))
+            raw = self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -371,15 +440,17 @@ class RedisCache(_RedisCacheBase):
         acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = pipe.execute()
+                client = self._client  # built on first use from a cluster URL, with the scripts
+                locked, entry = self._acquire(
+                    keys=[name, self._token_key(key)],
+                    args=[owner, ttl_ms, MAX_ENTRY_BYTES],
+                    client=client,
+                )
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -388,14 +459,34 @@ class RedisCache(_RedisCacheBase):
                 break
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = self._heartbeat(name, owner, ttl_ms) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.set()
             if acquired:
                 try:
                     self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)  # it expires by itself
+
+    def _heartbeat(self, name: str, owner: str, ttl_ms: int) -> threading.Event:
+        """Extend the held lock every third of its TTL until the returned event is set: a
+        fetch longer than `lock_timeout` keeps it, a crashed holder's lapses."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(ttl_ms / 3000):
+                try:
+                    if not self._extend(keys=[name], args=[owner, ttl_ms]):
+                        return  # no longer ours
+                except self._errors as exc:
+                    self._failed("lock heartbeat", exc)
+                    return
+
+        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+        return stop
 
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
@@ -442,7 +533,7 @@ class AsyncRedisCache(_RedisCacheBase):
         if self._skipping():
             return None
         try:
-            raw = await self._client.get(self._token_key(key))
+            raw = await self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -489,15 +580,17 @@ class AsyncRedisCache(_RedisCacheBase):
         acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = await pipe.execute()
+                client = self._client  # built on first use from a cluster URL, with the scripts
+                locked, entry = await self._acquire(
+                    keys=[name, self._token_key(key)],
+                    args=[owner, ttl_ms, MAX_ENTRY_BYTES],
+                    client=client,
+                )
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -506,14 +599,30 @@ class AsyncRedisCache(_RedisCacheBase):
                 break
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = asyncio.ensure_future(self._aheartbeat(name, owner, ttl_ms)) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
             if acquired:
                 try:
                     await self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)
+
+    async def _aheartbeat(self, name: str, owner: str, ttl_ms: int) -> None:
+        """`RedisCache._heartbeat` as a task: extends the held lock until cancelled."""
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            try:
+                if not await self._extend(keys=[name], args=[owner, ttl_ms]):
+                    return
+            except self._errors as exc:
+                self._failed("lock heartbeat", exc)
+                return
 
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
