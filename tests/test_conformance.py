@@ -1,6 +1,6 @@
 """The conformance suite: the reference server passes it, and every check can fail.
 
-Each planted defect of `conformance.broken_server` must make exactly its own check fail. All
+Each planted defect of `broken_server` must make exactly its own check fail. All
 variants are served by one wrapped reference server (`URL/broken/<defect>`); schemathesis only
 runs for the variants it is the detector of, with a fixed seed, so the file stays fast.
 """
@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conformance import CHECKS, Options, Outcome, Report, Target, _checks, main, run
-from conformance._checks import Violation, validate_error_body, validate_granted_scope
-from conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
-from conformance._http import Reply, check_url
-from conformance.broken_server import DEFECTS, BrokenServer
+from screening_eagle_id_conformance import CHECKS, Options, Outcome, Report, Target, _checks, main, run
+from screening_eagle_id_conformance._checks import Violation, validate_error_body, validate_granted_scope
+from screening_eagle_id_conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
+from screening_eagle_id_conformance._http import Reply, check_url
+from broken_server import DEFECTS, BrokenServer
 from live_server import LiveServer
 from screening_eagle_id_server import (
     DEMO_CLIENT_ID,
@@ -208,7 +208,7 @@ def test_module_entry_point_passes_against_the_reference_server(
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.conformance", "--no-schemathesis", "--junit", str(junit)],
+        [sys.executable, "-m", "screening_eagle_id_conformance", "--no-schemathesis", "--junit", str(junit)],
         cwd=ROOT,
         env=env,
         capture_output=True,
