@@ -535,11 +535,13 @@ def probe_malformed_basic(ctx: Context) -> None:
             )
         # RFC 6749 §5.2: a client that authenticated with the Authorization header and failed
         # MUST get 401 and WWW-Authenticate, not just any 4xx.
-        if basic and (reply.status != 401 or not reply.header("www-authenticate")):
+        challenge = reply.header("www-authenticate")
+        if basic and (reply.status != 401 or not challenge):
+            answer = f"{reply.status}" + ("" if challenge else " without WWW-Authenticate")
             ctx.flag(
                 Failed(
                     f"a failed Basic authentication (`Authorization: {header[:40]!r}`) answered "
-                    f"{reply.status} without 401 + WWW-Authenticate (RFC 6749 §5.2: MUST)",
+                    f"{answer}; RFC 6749 §5.2: it MUST be 401 with WWW-Authenticate",
                     exchange,
                 )
             )

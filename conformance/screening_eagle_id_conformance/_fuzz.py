@@ -273,8 +273,8 @@ def _has_repeated_names(body: object) -> bool:
 def _drop_schema_blind_spots(ctx: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep a failure unless it is one the schema cannot know is wrong (filter_failure hook).
 
-    `unsupported_method` follows our one rule (`judge_undeclared_method`): RFC 9110 allows 404
-    and 501 as well as 405. Of `positive_data_acceptance` rejections, only 400s with:
+    `unsupported_method`, and `not_a_server_error` for other methods than POST, follow our one
+    rule (`judge_undeclared_method`): RFC 9110 allows 404 and 501 as well as 405. Of `positive_data_acceptance` rejections, only 400s with:
     - `invalid_scope`: a syntactically valid scope the server does not know (RFC 6749 §5.2);
     - `authorization_code` refused with invalid_grant/invalid_request/unauthorized_client:
       the spec's enum lists it, but the spec has no `code` parameter (RFC 6749 §4.1.3);
@@ -282,8 +282,10 @@ def _drop_schema_blind_spots(ctx: Any, failure: Any, case: Any, response: Any) -
       §3.2 forbids repeated parameters, so such a request is not valid on the wire.
     """
     checks = getattr(type(failure), "checks", ())
-    if "unsupported_method" in checks:
-        method = str(response.request.method).upper()
+    method = str(response.request.method).upper()
+    if "unsupported_method" in checks or ("not_a_server_error" in checks and method != "POST"):
+        # 501 Not Implemented is a server error by class, yet RFC 9110's answer to a method
+        # the server does not implement: one rule decides both.
         return judge_undeclared_method(method, _reply(response)) is not None
     if "positive_data_acceptance" not in checks:
         return True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._checks import CHECKS, Check, Context, Failed, NotApplicable, error_code
 from ._fuzz import BUILTIN_CHECKS, BUILTIN_SOURCES, CUSTOM_CHECKS, FuzzResult, run_schemathesis
-from ._http import Prober, Target, check_url, split_url, to_curl
+from ._http import TOKEN_PATH, Prober, Target, check_url, split_url, to_curl
 from ._report import (
     Outcome,
     Profile,
@@ -440,6 +440,32 @@ def _embedded(stack: ExitStack) -> tuple[str, str, str]:
     return url, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 
+def _endpoint_below(base: str, path: str, timeout: float, ca_file: str | None) -> str:
+    """`path` from a `--url` with a path: the endpoint itself, or a prefix the spec's path is below.
+
+    Whichever is not answered 404 by the server wins (one request each, no credentials).
+    """
+    below = path.rstrip("/") + TOKEN_PATH
+    probe = Prober(
+        Target(
+            url=base,
+            client_id="",
+            client_secret="",
+            scope="",
+            timeout=timeout,
+            token_path=below,
+            ca_file=ca_file,
+        )
+    )
+    try:
+        exchange = probe.send("POST", authorization=None)
+    finally:
+        probe.close()
+    if exchange.reply is not None and exchange.reply.status != 404:
+        return below
+    return path
+
+
 def _main(args: argparse.Namespace, stack: ExitStack) -> int:
     url = args.url or _env("EAGLE_ID_URL")
     client_id = args.client_id or _env("EAGLE_ID_CLIENT_ID")
@@ -462,6 +488,8 @@ def _main(args: argparse.Namespace, stack: ExitStack) -> int:
             "(or --special-client-secret-file), or neither"
         )
     base, token_path = split_url(url, args.token_path)
+    if args.token_path is None and token_path != TOKEN_PATH and token_path.rstrip("/"):
+        token_path = _endpoint_below(base, token_path, args.timeout, args.ca_file)
     target = Target(
         url=base,
         token_path=token_path,
