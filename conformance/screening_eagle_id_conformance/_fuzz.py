@@ -33,7 +33,7 @@ from ._checks import (
     validate_jwt_lifetime,
     validate_token_type,
 )
-from ._http import TOKEN_PATH, Reply, Target, basic_header
+from ._http import TOKEN_PATH, Reply, Target, basic_header, request_shape
 from ._report import Source
 
 __all__ = [
@@ -79,6 +79,8 @@ _CODELESS_GRANT_ERRORS = frozenset({"invalid_grant", "invalid_request", "unautho
 BUILTIN_SOURCES: dict[str, Source] = {
     name: Source.SPEC for name in BUILTIN_CHECKS if name != "allow_header_conformance"
 } | {"allow_header_conformance": Source.MUST}  # RFC 9110 §15.5.6: a 405 MUST send Allow
+
+_RANK = {Source.MUST: 0, Source.SPEC: 1, Source.SHOULD: 2}
 
 # Schemas created by `run_schemathesis` -> the configured scope: the custom checks and hooks
 # stay silent for anyone else's schemas.
@@ -128,6 +130,21 @@ def _sourced(violation: Violation, default: Source) -> Violation:
     return violation
 
 
+def _off_protocol(response: Any, violation: Violation) -> Violation:
+    """An OAuth rule broken answering a request that is no OAuth request (not form-encoded).
+
+    RFC 6749 only speaks of access token requests; openapi.yaml's responses apply to every
+    request. So this is a spec deviation, whatever the rule's own source.
+    """
+    content_type = str(response.request.headers.get("Content-Type", "")).lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return violation
+    return Violation(
+        f"{violation} (answering a {content_type or 'body-less'} request: openapi.yaml's rule)",
+        Source.SPEC,
+    )
+
+
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     """Schema-valid requests ask for the configured scope: a client allowed only some scopes
@@ -160,7 +177,7 @@ def oauth_cache_headers(ctx: Any, response: Any, case: Any) -> None:
         try:
             validate_cache_headers(_reply(response))
         except Violation as exc:
-            raise _sourced(exc, Source.MUST) from None
+            raise _sourced(_off_protocol(response, exc), Source.MUST) from None
 
 
 @schemathesis.check
@@ -170,7 +187,7 @@ def oauth_error_body(ctx: Any, response: Any, case: Any) -> None:
         try:  # notes (allowed deviations) are not failures
             validate_error_body(_reply(response), spec_naming=True)
         except Violation as exc:
-            raise _sourced(exc, Source.MUST) from None
+            raise _sourced(_off_protocol(response, exc), Source.MUST) from None
 
 
 @schemathesis.check
@@ -274,7 +291,8 @@ def _drop_schema_blind_spots(ctx: Any, failure: Any, case: Any, response: Any) -
     """Keep a failure unless it is one the schema cannot know is wrong (filter_failure hook).
 
     `unsupported_method`, and `not_a_server_error` for other methods than POST, follow our one
-    rule (`judge_undeclared_method`): RFC 9110 allows 404 and 501 as well as 405. Of `positive_data_acceptance` rejections, only 400s with:
+    rule (`judge_undeclared_method`): RFC 9110 allows 404 and 501 as well as 405.
+    Of `positive_data_acceptance` rejections, only 400s with these are dropped:
     - `invalid_scope`: a syntactically valid scope the server does not know (RFC 6749 §5.2);
     - `authorization_code` refused with invalid_grant/invalid_request/unauthorized_client:
       the spec's enum lists it, but the spec has no `code` parameter (RFC 6749 §4.1.3);
@@ -366,8 +384,8 @@ def _collect(result: FuzzResult, event: events.ScenarioFinished, configured: str
             name = node.name
             if node.status == Status.SUCCESS:
                 result.passed[name] = result.passed.get(name, 0) + 1
-            elif name in result.failures:
-                continue
+            elif name in result.failures and result.failures[name].source is Source.MUST:
+                continue  # the first failure of the strongest kind is kept
             elif node.failure_info is not None:
                 failure = node.failure_info.failure
                 failed = recorder.interactions.get(failure.case_id or case_id)
@@ -377,6 +395,8 @@ def _collect(result: FuzzResult, event: events.ScenarioFinished, configured: str
                     got, behaviour = _describe(failed, configured)
                 if failure.message:
                     message += f": {failure.message.strip()}"
+                if name in CUSTOM_CHECKS and failure.message:
+                    message = failure.message.strip()  # the title only repeats the check name
                 source = _SOURCES.get(failure.message.strip() if failure.message else "")
                 if source is None:
                     source = _SOURCES.get(failure.title, BUILTIN_SOURCES.get(name, Source.SPEC))
@@ -384,8 +404,10 @@ def _collect(result: FuzzResult, event: events.ScenarioFinished, configured: str
                 curl = node.failure_info.code_sample.replace(
                     "Authorization: [Filtered]", "Authorization: Basic [REDACTED]"
                 )
-                result.failures[name] = Finding(message, curl, source, got, behaviour)
-            else:
+                known = result.failures.get(name)
+                if known is None or _RANK[source] < _RANK[known.source]:
+                    result.failures[name] = Finding(message, curl, source, got, behaviour)
+            elif name not in result.failures:
                 result.failures[name] = Finding(f"the check itself crashed ({node.status})", None)
 
 
@@ -407,4 +429,11 @@ def _describe(interaction: Any, configured: str) -> tuple[str, str]:
         who = "with other Basic credentials"
     else:
         who = "with another Authorization scheme"
-    return got, f"{request.method} {who} → {got}"
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    content_type = headers.get("content-type")
+    if isinstance(content_type, list):
+        content_type = content_type[0] if content_type else None
+    shape = request_shape(content_type, body if isinstance(body, bytes) else None)
+    return got, f"{request.method} {shape} {who} → {got}"

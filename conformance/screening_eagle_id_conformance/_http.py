@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
@@ -24,6 +24,7 @@ __all__ = [
     "basic_header",
     "check_url",
     "is_loopback",
+    "request_shape",
     "split_url",
     "to_curl",
 ]
@@ -67,6 +68,17 @@ def split_url(url: str, token_path: str | None) -> tuple[str, str]:
         prefix = path.rstrip("/").removesuffix(TOKEN_PATH)
         return origin, prefix + TOKEN_PATH
     return origin, path
+
+
+def request_shape(content_type: str | None, body: bytes | None) -> str:
+    """What a request sent, without values (no secret, no noise): `form(grant_type, scope)`."""
+    if not body:
+        return "no body"
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind != FORM:
+        return f"a {kind or 'untyped'} body"
+    names = [name for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)]
+    return f"form({', '.join(names)})"
 
 
 def check_url(url: str, *, insecure: bool) -> str | None:
@@ -211,7 +223,11 @@ class Exchange:
             who = "with other Basic credentials"
         else:
             who = "with another Authorization scheme"
-        return f"{self.method} {who} → {self.got()}"
+        content_type = next(
+            (v.decode("latin-1") for n, v in self.headers if n.lower() == "content-type"), None
+        )
+        shape = request_shape(content_type, self.body)
+        return f"{self.method} {shape} {who} → {self.got()}"
 
 
 def _shell_bytes(value: bytes) -> str:

@@ -59,6 +59,9 @@ _STATEFUL_ONLY = {
 }
 
 
+_FUZZED = "found by fuzzing: "
+
+
 class CannotRun(Exception):
     """The suite cannot judge this server as configured: one line says why, exit status 2."""
 
@@ -194,7 +197,12 @@ def _judge_check(
     worst = findings[0]
     source = worst.source or check.source
     detail = [worst.message]
-    detail += [f"also: {f.message}" for f in findings[1:] if f.message != worst.message]
+    seen = {worst.message.removeprefix(_FUZZED)}
+    for finding in findings[1:]:
+        text = finding.message.removeprefix(_FUZZED)
+        if text not in seen:
+            seen.add(text)
+            detail.append(f"also: {finding.message}")
     exchange = worst.exchange
     return replace(
         base,
@@ -211,7 +219,7 @@ class _FuzzFailed(Failed):
     """A custom schemathesis check's finding, reported under its named check."""
 
     def __init__(self, message: str, source: Source, got: str | None, curl: str | None) -> None:
-        super().__init__(f"found by fuzzing: {message}", None, source)
+        super().__init__(f"{_FUZZED}{message}", None, source)
         self.got = got
         self.curl = curl
 
