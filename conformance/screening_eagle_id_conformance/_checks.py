@@ -19,6 +19,7 @@ import secrets
 import socket
 import ssl
 import string
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -79,6 +80,7 @@ UNDECLARED_METHOD_STATUSES = frozenset({404, 405, 501})
 MIN_TOKEN_BITS = 128
 # Tokens collected to estimate how many bits vary between them.
 UNGUESSABILITY_SAMPLES = 6
+CERTIFICATE_INVALID = "the TLS certificate is not valid"
 # How far a JWT's `iat` may be from the server's `Date` header before it is worth a warning.
 JWT_SKEW_SECONDS = 60
 
@@ -864,7 +866,10 @@ def probe_tls(ctx: Context) -> None:
         ):
             version = tls.version()
     except ssl.SSLCertVerificationError as exc:
-        raise Failed(f"the certificate is not valid for {host}: {exc.verify_message}") from None
+        raise Failed(
+            f"{CERTIFICATE_INVALID} for {host}: {exc.verify_message} (RFC 6749 §1.6, RFC 9700 "
+            "§2, BCP 195: the client MUST verify it; --ca-file for a private CA)"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
         raise Failed(f"TLS handshake with {host}:{port} failed: {exc}") from None
     if version not in ("TLSv1.2", "TLSv1.3"):
@@ -873,8 +878,10 @@ def probe_tls(ctx: Context) -> None:
     old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
     try:
         old.set_ciphers("DEFAULT:@SECLEVEL=0")
-        old.minimum_version = ssl.TLSVersion.TLSv1
-        old.maximum_version = ssl.TLSVersion.TLSv1_1
+        with warnings.catch_warnings():  # deprecated, which is the point: we offer them
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
     except (ValueError, ssl.SSLError):
         ctx.note(f"negotiated {version}; this Python cannot offer TLS < 1.2 to test refusal")
         return

@@ -11,7 +11,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ._checks import CHECKS, Check, Context, Failed, NotApplicable, error_code
+from ._checks import (
+    CERTIFICATE_INVALID,
+    CHECKS,
+    Check,
+    Context,
+    Failed,
+    NotApplicable,
+    error_code,
+)
 from ._fuzz import BUILTIN_CHECKS, BUILTIN_SOURCES, CUSTOM_CHECKS, FuzzResult, run_schemathesis
 from ._http import TOKEN_PATH, Prober, Target, check_url, split_url, to_curl
 from ._report import (
@@ -60,6 +68,9 @@ _STATEFUL_ONLY = {
 
 
 _FUZZED = "found by fuzzing: "
+
+
+TLS_CHECK = next(c for c in CHECKS if c.id == "tls")
 
 
 class CannotRun(Exception):
@@ -224,8 +235,23 @@ class _FuzzFailed(Failed):
         self.curl = curl
 
 
+def _not_sent(check: Check, reason: str) -> Result:
+    return Result(
+        name=check.id,
+        title=check.title,
+        reference=check.rfc,
+        outcome=Outcome.NOT_APPLICABLE,
+        source=check.source,
+        detail=reason,
+    )
+
+
 def _named_results(
-    ctx: Context, fuzz: FuzzResult | None, profile: Profile, emit: Callable[[Result], None]
+    ctx: Context,
+    fuzz: FuzzResult | None,
+    profile: Profile,
+    emit: Callable[[Result], None],
+    done: dict[str, Result],
 ) -> None:
     evidence: dict[str, Failed] = {}
     behaviours: dict[str, str | None] = {}
@@ -236,6 +262,9 @@ def _named_results(
                 evidence[check_id] = _FuzzFailed(found.message, found.source, found.got, found.curl)
                 behaviours[check_id] = found.behaviour
     for check in CHECKS:
+        if check.id in done:
+            emit(done[check.id])
+            continue
         fuzzed = evidence.get(check.id)
         result = _judge_check(check, ctx, fuzzed, profile)
         if fuzzed is not None and result.curl is None and isinstance(fuzzed, _FuzzFailed):
@@ -265,6 +294,15 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
     prober = Prober(target)
     try:
         ctx = Context(target=target, prober=prober, profile=options.profile)
+        # TLS first: with a certificate the client must not trust, no request is sent at all.
+        tls = _judge_check(TLS_CHECK, ctx, None, options.profile)
+        if tls.outcome is Outcome.FAILED and CERTIFICATE_INVALID in tls.detail:
+            add(tls)
+            for check in CHECKS:
+                if check is not TLS_CHECK:
+                    add(_not_sent(check, "no request sent: the TLS certificate is not valid"))
+            report.seconds = time.perf_counter() - started
+            return report
         _preflight(ctx)
         fuzz = None
         if options.schemathesis:
@@ -283,7 +321,7 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
                 f"      ({fuzz.requests} requests in {fuzz_seconds:.1f}s, "
                 f"seed {fuzz.seed}; phases: {phases})"
             )
-        _named_results(ctx, fuzz, options.profile, add)
+        _named_results(ctx, fuzz, options.profile, add, done={TLS_CHECK.id: tls})
     finally:
         prober.close()
     report.seconds = time.perf_counter() - started
