@@ -360,3 +360,30 @@ def test_eagle_id_conformance_without_the_extra_says_what_to_install(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "install screening-eagle-id[conformance]" in err
+
+
+# ---------------------------------------------------------------- the package's surface
+
+
+def test_every_private_module_has_all_and_the_package_exports_one_sorted_all() -> None:
+    import importlib
+    import pkgutil
+    import types
+
+    import screening_eagle_id_conformance as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") and info.name != "__main__":
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            assert isinstance(module.__all__, list), info.name
+    names = package.__all__
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions.
+    assert names == sorted(
+        names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
+    )
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(names)
