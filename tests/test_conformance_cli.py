@@ -325,7 +325,8 @@ def test_reports_json_and_markdown_group_one_behaviour_once(
     by_name = {c["check"]: c for c in document["checks"]}
     failed = by_name["invalid-client"]
     assert failed["verdict"] == "FAIL"
-    assert failed["source"] == "RFC MUST"
+    assert failed["level"] == "RFC MUST"
+    assert "RFC 6749 §5.2" in failed["source"]
     assert failed["got"] == "401 error='invalid_client'"
     assert failed["curl"].startswith("curl ")
     assert by_name["token-request"]["verdict"] == "PASS"
@@ -387,3 +388,19 @@ def test_every_private_module_has_all_and_the_package_exports_one_sorted_all() -
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(names)
+
+
+def test_a_crash_of_the_suite_is_could_not_run_not_a_verdict(
+    servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import screening_eagle_id_conformance._runner as runner
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom near {DEMO_CLIENT_SECRET}")
+
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.setattr(runner, "run", crash)
+    status, out, err = _run(capsys, "--url", servers["plain"], "--client-id", DEMO_CLIENT_ID)
+    assert status == 2
+    assert "the suite itself failed, nothing was judged: RuntimeError: boom near" in err
+    assert DEMO_CLIENT_SECRET not in out + err

@@ -98,8 +98,9 @@ class Result:
         return {
             "check": self.name,
             "title": self.title,
-            "reference": self.reference,
-            "source": self.source.value,
+            # What the check rests on, and how binding the rule it found broken is.
+            "source": self.reference,
+            "level": self.source.value,
             "verdict": self.outcome.value,
             "message": self.detail,
             "got": self.got,

@@ -465,6 +465,14 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except CannotRun as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except Exception as exc:  # a crash of the suite is "could not run", never "not conformant"
+        text = f"{type(exc).__name__}: {exc}"
+        for name in ("EAGLE_ID_CLIENT_SECRET", "EAGLE_ID_SPECIAL_CLIENT_SECRET"):
+            secret = _env(name)
+            if secret:
+                text = text.replace(secret, "[REDACTED]")
+        print(f"conformance: the suite itself failed, nothing was judged: {text}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
 
 
 def _embedded(stack: ExitStack) -> tuple[str, str, str]:
