@@ -81,7 +81,7 @@ class Result:
     def lines(self) -> list[str]:
         """The summary line, plus indented detail and curl lines when there are any."""
         shown = self.outcome in (Outcome.FAILED, Outcome.WARNED)
-        source = f"[{self.source.value}] " if shown else ""
+        source = "" if self.outcome is Outcome.NOT_APPLICABLE else f"[{self.source.value}] "
         out = [f"{self.outcome.value:<4}  {self.name:<40} {source}{self.reference}"]
         if shown and self.got:
             out.append(f"      got: {self.got}")

@@ -144,8 +144,8 @@ def _schemathesis_results(fuzz: FuzzResult, target: Target, profile: Profile) ->
                 detail=target.redact(detail),
                 curl=target.redact(curl) if curl else None,
                 group="schemathesis",
-                got=got,
-                behaviour=behaviour,
+                got=target.redact(got) if got else None,
+                behaviour=target.redact(behaviour) if behaviour else None,
             )
         )
     problems = list(fuzz.errors)
@@ -215,13 +215,14 @@ def _judge_check(
             seen.add(text)
             detail.append(f"also: {finding.message}")
     exchange = worst.exchange
+    got: str | None = exchange.got() if exchange is not None else getattr(worst, "got", None)
     return replace(
         base,
         outcome=verdict_for(profile, source),
         source=source,
         detail=target.redact("\n".join(detail)),
         curl=target.redact(to_curl(exchange)) if exchange is not None else None,
-        got=target.redact(exchange.got()) if exchange is not None else getattr(worst, "got", None),
+        got=target.redact(got) if got else None,
         behaviour=target.redact(exchange.behaviour()) if exchange is not None else None,
     )
 
@@ -271,7 +272,7 @@ def _named_results(
             result = replace(
                 result,
                 curl=ctx.target.redact(fuzzed.curl) if fuzzed.curl else None,
-                behaviour=behaviours.get(check.id),
+                behaviour=ctx.target.redact(behaviours.get(check.id) or "") or None,
             )
         emit(result)
 
