@@ -152,9 +152,22 @@ def test_exit_2_when_the_configured_scope_is_refused(
     assert "--scope" in err
 
 
-def test_exit_2_on_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--profile", "nonsense"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--profile", "nonsense"], "invalid choice"),
+        (["--timeout", "-1"], "positive number of seconds"),
+        (["--timeout", "nan"], "positive number of seconds"),
+        (["--max-examples", "0"], "positive integer"),
+        (["--url", "ftp://id.example.com", "--client-id", "x"], "absolute http(s) URL"),
+    ],
+)
+def test_exit_2_on_a_usage_error(
+    argv: list[str], says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "x")
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- secrets

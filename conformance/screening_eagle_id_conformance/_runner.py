@@ -402,7 +402,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--junit", default=str(DEFAULT_JUNIT_PATH), help="JUnit XML path")
     parser.add_argument("--report-json", type=Path, help="write a JSON report here")
     parser.add_argument("--report-md", type=Path, help="write a Markdown report here")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="seconds per request (default 10)"
+    )
     return parser
 
 
@@ -416,6 +418,17 @@ def _positive_int(value: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    """argparse type: a finite positive number of seconds."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
     return number
 
 
