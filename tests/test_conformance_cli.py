@@ -34,7 +34,9 @@ from screening_eagle_id_server import (
     serve_in_thread,
 )
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SCOPE = "openid email profile inspect"
@@ -417,3 +419,20 @@ def test_a_crash_of_the_suite_is_could_not_run_not_a_verdict(
     assert status == 2
     assert "the suite itself failed, nothing was judged: RuntimeError: boom near" in err
     assert DEMO_CLIENT_SECRET not in out + err
+
+
+def test_credentials_refused_with_400_invalid_client_are_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Some servers refuse bad credentials with 400 invalid_client: still "check the secret"."""
+
+    async def refuse(request: Request) -> JSONResponse:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return JSONResponse({"error": "invalid_client"}, status_code=400, headers=headers)
+
+    app = Starlette(routes=[Route(TOKEN_PATH, refuse, methods=["POST"])])
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "wrong")
+    with serve_in_thread(app) as url:
+        status, _, err = _run(capsys, "--url", url, "--client-id", "someone")
+    assert status == 2
+    assert "the server answered 400 invalid_client for someone: check the id and secret" in err

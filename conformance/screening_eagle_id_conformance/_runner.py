@@ -107,8 +107,10 @@ def _preflight(ctx: Context) -> None:
     if reply is None:
         raise Unreachable(f"cannot reach {target.token_url}: {ctx.token().transport_error}")
     error = error_code(reply)
-    if reply.status == 401:
-        answer = f"401 {error}" if error else "401"
+    # 400 invalid_client breaks RFC 6749 §5.2 (a Basic client gets 401), but it still means
+    # the credentials were refused: invalid-client judges that once they are right.
+    if reply.status == 401 or (reply.status == 400 and error == "invalid_client"):
+        answer = f"{reply.status} {error}" if error else str(reply.status)
         raise CannotRun(
             f"the server answered {answer} for {target.client_id}: check the id and secret"
         )
