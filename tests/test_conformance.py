@@ -144,9 +144,6 @@ def test_reference_server_passes_with_a_special_client(broken_url: str) -> None:
 
 # schemathesis checks without a planted defect of their own, and why.
 UNPLANTED = {
-    # Any defect they see, invalid-client sees too (a missing or ignored Authorization).
-    "schemathesis/ignored_auth",
-    "schemathesis/missing_required_header",
     # N/A for one operation without links, one identity.
     "schemathesis/use_after_free",
     "schemathesis/ensure_resource_availability",
@@ -190,6 +187,20 @@ def test_a_planted_defect_fails_exactly_its_check(broken_url: str, name: str) ->
         assert failure.got, failure  # every FAIL line states what it got
         assert failure.curl is not None
         assert failure.curl.startswith("curl ")
+
+
+def test_one_behaviour_is_reported_once_with_every_check_it_broke(broken_url: str) -> None:
+    """A missing Authorization answered 400: three checks, one line in the summary."""
+    options = Options(
+        target=_target(f"{broken_url}/broken/no-credentials-400"),
+        max_examples=MAX_EXAMPLES,
+        seed=SEED,
+    )
+    report = run(options)
+    (line,) = report.behaviour_lines()
+    assert "POST form(grant_type, scope) without Authorization → 400 error='invalid_client'" in line
+    assert "broke: schemathesis/missing_required_header (FAIL), schemathesis/ignored_auth " in line
+    assert "invalid-client (FAIL)" in line
 
 
 @pytest.mark.parametrize("name", sorted(n for n, d in DEFECTS.items() if d.oauth2_verdict))
