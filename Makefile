@@ -54,7 +54,7 @@ serve: $(STAMP) ## Run the reference server in dev mode on HOST:PORT
 # make variable: a command line is readable by every local user in the process list.
 # CI jobs: run the command itself, not make — make turns every failure into exit status 2, and
 # the suite's own 0 / 1 / 2 tell "conformant" from "not conformant" from "could not run".
-conformance: $(STAMP) ## Check any server: URL=… CLIENT_ID=… [SCOPE=…] [ARGS="--profile oauth2 …"], secret in $$EAGLE_ID_CLIENT_SECRET
+conformance: $(STAMP) ## Check any server: URL=… CLIENT_ID=… [SCOPE=…] [ARGS="--profile oauth2 …"]; the secret: env EAGLE_ID_CLIENT_SECRET
 	$(if $(CLIENT_SECRET)$(SPECIAL_CLIENT_SECRET),$(error secrets on make's command line are visible in the process list: export EAGLE_ID_CLIENT_SECRET / EAGLE_ID_SPECIAL_CLIENT_SECRET instead))
 	$(BIN)/python -m screening_eagle_id_conformance $(if $(URL),--url '$(URL)') \
 	  $(if $(CLIENT_ID),--client-id '$(CLIENT_ID)') $(if $(SCOPE),--scope '$(SCOPE)') $(ARGS)
