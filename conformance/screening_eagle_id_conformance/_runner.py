@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 from ._checks import (
     CERTIFICATE_INVALID,
@@ -339,8 +340,18 @@ def _env(name: str) -> str | None:
 _SECRET_OPTIONS = ("--client-secret", "--special-client-secret")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that arguments it does not know are never echoed: one may be a secret
+    typed in the wrong place (`--client-sec VALUE`)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            message = "unrecognized arguments (not shown: they may hold a secret); see --help"
+        super().error(message)
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         # No abbreviations: `--client-secret VALUE` must never be taken for --client-secret-file.
         allow_abbrev=False,
