@@ -440,3 +440,22 @@ def test_credentials_refused_with_400_invalid_client_are_a_configuration_error(
         status, _, err = _run(capsys, "--url", url, "--client-id", "someone")
     assert status == 2
     assert "the server answered 400 invalid_client for someone: check the id and secret" in err
+
+
+def test_a_hostile_body_cannot_write_to_the_terminal() -> None:
+    from screening_eagle_id_conformance import Result, Source
+
+    result = Result(
+        name="x",
+        title="x",
+        reference="r",
+        outcome=Outcome.FAILED,
+        source=Source.MUST,
+        detail="got \x1b[2J\x1b[32mPASS\rall good\nsecond line",
+        got="500 error='\x1b]0;title\x07'",
+    )
+    text = "\n".join(result.lines())
+    assert "\x1b" not in text
+    assert "\r" not in text
+    assert "\x07" not in text
+    assert "second line" in text

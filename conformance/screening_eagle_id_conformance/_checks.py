@@ -421,7 +421,7 @@ def probe_token_request(ctx: Context) -> None:
     if reply.status != 200:
         snippet = reply.body[:200].decode("utf-8", "replace")
         raise Failed(
-            f"expected 200 for the configured client and scope, got {reply.status}: {snippet}",
+            f"expected 200 for the configured client and scope, got {reply.status}: {snippet!r}",
             exchange,
         )
     content_type = (reply.header("content-type") or "").split(";")[0].strip().lower()

@@ -16,11 +16,21 @@ __all__ = [
     "Report",
     "Result",
     "Source",
+    "printable",
     "verdict_for",
     "write_json",
     "write_junit",
     "write_markdown",
 ]
+
+
+# Control characters a hostile server could put in a body we quote (terminal escapes, \r).
+_CONTROL = {c: "\ufffd" for c in [*range(0x20), 0x7F] if c != 0x0A}
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal or CI log: control characters (not newlines) replaced."""
+    return text.translate(_CONTROL)
 
 
 class Outcome(StrEnum):
@@ -80,6 +90,9 @@ class Result:
 
     def lines(self) -> list[str]:
         """The summary line, plus indented detail and curl lines when there are any."""
+        return [printable(line) for line in self._lines()]
+
+    def _lines(self) -> list[str]:
         shown = self.outcome in (Outcome.FAILED, Outcome.WARNED)
         source = "" if self.outcome is Outcome.NOT_APPLICABLE else f"[{self.source.value}] "
         out = [f"{self.outcome.value:<4}  {self.name:<40} {source}{self.reference}"]
@@ -205,7 +218,7 @@ def write_junit(report: Report, path: Path) -> None:
     )
     properties = ET.SubElement(suite, "properties")
     for key, value in {"url": report.url, "profile": report.profile, **report.properties}.items():
-        ET.SubElement(properties, "property", name=key, value=value)
+        ET.SubElement(properties, "property", name=key, value=printable(value))
     for result in report.results:
         case = ET.SubElement(
             suite,
@@ -222,12 +235,12 @@ def write_junit(report: Report, path: Path) -> None:
             element = ET.SubElement(
                 case,
                 "failure",
-                message=result.detail.splitlines()[0] if result.detail else "failed",
+                message=printable(result.detail.splitlines()[0]) if result.detail else "failed",
                 type=result.source.value,
             )
             element.text = text
         elif result.outcome is Outcome.NOT_APPLICABLE:
-            ET.SubElement(case, "skipped", message=result.detail or "not applicable")
+            ET.SubElement(case, "skipped", message=printable(result.detail) or "not applicable")
         elif text:
             ET.SubElement(case, "system-out").text = f"{result.outcome.value}\n{text}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +268,7 @@ def write_json(report: Report, path: Path) -> None:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    return printable(text).replace("|", "\\|").replace("\n", "<br>")
 
 
 def write_markdown(report: Report, path: Path) -> None:
