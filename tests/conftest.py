@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from live_server import LiveServer, start_server
@@ -32,6 +35,20 @@ def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     settings = Settings(signing_key=secrets.token_bytes(32), registry=Registry.from_file(path))
     with start_server(settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def wheel_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session (pip wheel, no dependencies)."""
+    out = tmp_path_factory.mktemp("wheel")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    (path,) = out.glob("screening_eagle_id-*.whl")
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,8 @@
-"""The wheel users install: three packages, typed, the demo registry inside, httpx + attrs only."""
+"""The wheel users install: four packages, typed, the demo registry and the spec inside, httpx +
+attrs only."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -11,22 +10,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("screening_eagle_id", "screening_eagle_id_client", "screening_eagle_id_server")
+PACKAGES = (
+    "screening_eagle_id",
+    "screening_eagle_id_client",
+    "screening_eagle_id_conformance",
+    "screening_eagle_id_server",
+)
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    (path,) = out.glob("screening_eagle_id-*.whl")
-    return zipfile.ZipFile(path)
+def wheel(wheel_file: Path) -> zipfile.ZipFile:
+    return zipfile.ZipFile(wheel_file)
 
 
-def test_ships_exactly_the_three_packages(wheel: zipfile.ZipFile) -> None:
+def test_ships_exactly_the_four_packages(wheel: zipfile.ZipFile) -> None:
     tops = {
         name.split("/")[0]
         for name in wheel.namelist()
@@ -44,6 +41,11 @@ def test_demo_registry_is_inside_the_server_package(wheel: zipfile.ZipFile) -> N
     assert "screening_eagle_id_server/demo_clients.toml" in wheel.namelist()
 
 
+def test_the_conformance_package_carries_the_spec_it_fuzzes(wheel: zipfile.ZipFile) -> None:
+    shipped = wheel.read("screening_eagle_id_conformance/openapi.yaml")
+    assert shipped == (ROOT / "openapi.yaml").read_bytes()
+
+
 def test_client_side_needs_only_httpx_and_attrs(wheel: zipfile.ZipFile) -> None:
     (meta_name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
     meta = Parser().parsestr(wheel.read(meta_name).decode())
@@ -52,7 +54,9 @@ def test_client_side_needs_only_httpx_and_attrs(wheel: zipfile.ZipFile) -> None:
         "attrs",
         "httpx",
     ]
-    assert {"server", "redis", "dev", "bench"} <= set(meta.get_all("Provides-Extra") or [])
+    assert {"server", "redis", "dev", "bench", "conformance"} <= set(
+        meta.get_all("Provides-Extra") or []
+    )
 
 
 def test_console_script(wheel: zipfile.ZipFile) -> None:

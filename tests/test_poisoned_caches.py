@@ -285,7 +285,9 @@ def _slow_token(delay: float, served: list[float]) -> Callable[[socket.socket, b
     return respond
 
 
-@pytest.mark.parametrize("lock_value", ["no TTL", "an old heartbeat", "not a string"])
+@pytest.mark.parametrize(
+    "lock_value", ["no TTL", "an old heartbeat", "an old heartbeat, no holder TTL", "not a string"]
+)
 def test_a_stale_redis_lock_does_not_make_fetches_wait(
     reference_server: LiveServer, redis_server: RedisServer, r: redis.Redis, lock_value: str
 ) -> None:
@@ -294,6 +296,11 @@ def test_a_stale_redis_lock_does_not_make_fetches_wait(
     if lock_value == "no TTL":
         r.set(name, "crashed-holder")
     elif lock_value == "an old heartbeat":
+        seconds, micros = r.time()  # type: ignore[misc]
+        old_ms = seconds * 1000 + micros // 1000 - 120_000
+        # The holder declared a 30 s lock_timeout and has not beaten for 120 s.
+        r.set(name, f"someone:{old_ms}:30000", px=3_600_000)
+    elif lock_value == "an old heartbeat, no holder TTL":
         seconds, micros = r.time()  # type: ignore[misc]
         old_ms = seconds * 1000 + micros // 1000 - 120_000
         r.set(name, f"someone:{old_ms}", px=3_600_000)

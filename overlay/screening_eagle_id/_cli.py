@@ -1,4 +1,4 @@
-"""The `eagle-id` command: `token`, `decode`, `serve`."""
+"""The `eagle-id` command: `token`, `decode`, `serve`, `conformance`."""
 
 from __future__ import annotations
 
@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
         description="Run the reference server; arguments go to screening_eagle_id_server.",
     )
+    commands.add_parser(
+        "conformance",
+        help="check a token endpoint against the spec (needs the 'conformance' extra)",
+        add_help=False,
+        description="Run the conformance suite; see `eagle-id conformance --help`.",
+    )
     return parser
 
 
@@ -127,12 +133,28 @@ def _serve(argv: Sequence[str]) -> int:
     return screening_eagle_id_server.main(list(argv))
 
 
+def _conformance(argv: Sequence[str]) -> int:
+    # Imported only here: the suite pulls in schemathesis, which the token commands never need.
+    try:
+        import screening_eagle_id_conformance
+    except ImportError as exc:
+        print(
+            f"eagle-id conformance: the conformance suite is not installed ({exc.name} missing); "
+            "install screening-eagle-id[conformance]",
+            file=sys.stderr,
+        )
+        return 2
+    return screening_eagle_id_conformance.main(list(argv), prog="eagle-id conformance")
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run `eagle-id`; return the exit status (1 for a token error, 2 for a usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
+    if argv[:1] == ["conformance"]:
+        return _conformance(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "decode":

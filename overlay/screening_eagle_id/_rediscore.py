@@ -42,38 +42,47 @@ logger = logging.getLogger("screening_eagle_id")
 _POLL_FIRST, _POLL_MAX = 0.005, 0.1
 
 
-# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>". Redis's own clock,
-# so every host measures a lock's age alike.
+# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>:<holder's TTL in ms>".
+# Redis's own clock, so every host measures a lock's age alike; the holder's own TTL, so a
+# waiter with a shorter lock_timeout does not take over a lock whose holder is alive.
 _NOW_MS = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
-# Takes the lock KEYS[1] if free, or if stale: no TTL, no heartbeat for longer than the TTL
-# (ARGV[2] ms), not a string, or a foreign value with a TTL longer than ours. Returns {1 if
-# taken else 0, the first ARGV[3] + 1 bytes of the token entry KEYS[2]}: one round trip, and
-# one script rather than a pipeline, which Redis Cluster would refuse (both keys share a slot).
+# Takes the lock if free, or if stale: not a string, no TTL, no heartbeat for longer than
+# the holder's TTL, or a foreign value with a TTL longer than ours (ARGV[2] ms). Returns
+# {1 if taken else 0, the token entry KEYS[2] (bytes 0..ARGV[3]) or nil}: one round trip, one
+# script (a cluster refuses scripts in pipelines; both keys share a hash slot there).
 _ACQUIRE = (
     _NOW_MS
     + """
 local ttl = tonumber(ARGV[2])
-local value = ARGV[1] .. ':' .. now
-local function entry()
-    return redis.call('getrange', KEYS[2], 0, tonumber(ARGV[3]))
-end
+local value = ARGV[1] .. ':' .. now .. ':' .. ttl
+local locked = 0
 if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
-    return {1, entry()}
+    locked = 1
+else
+    local stale = redis.call('type', KEYS[1]).ok ~= 'string'
+    if not stale then
+        local pttl = redis.call('pttl', KEYS[1])
+        local beat, held = string.match(redis.call('get', KEYS[1]), ':(%d+):(%d+)$')
+        beat, held = tonumber(beat or ''), tonumber(held or '')
+        if beat ~= nil and held ~= nil then
+            stale = pttl == -1 or now - beat > held
+        else
+            stale = pttl == -1 or pttl > ttl
+        end
+    end
+    if stale then
+        redis.call('set', KEYS[1], value, 'PX', ttl)
+        locked = 1
+    end
 end
-local stale = redis.call('type', KEYS[1]).ok ~= 'string'
-if not stale then
-    local pttl = redis.call('pttl', KEYS[1])
-    local beat = tonumber(string.match(redis.call('get', KEYS[1]), ':(%d+)$') or '')
-    stale = pttl == -1 or (beat ~= nil and now - beat > ttl) or (beat == nil and pttl > ttl)
+local entry = false
+if redis.call('type', KEYS[2]).ok == 'string' then
+    entry = redis.call('getrange', KEYS[2], 0, tonumber(ARGV[3]))
 end
-if stale then
-    redis.call('set', KEYS[1], value, 'PX', ttl)
-    return {1, entry()}
-end
-return {0, entry()}
+return {locked, entry}
 """
 )
 # The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
@@ -82,7 +91,7 @@ _EXTEND = (
     + """
 local held = redis.call('get', KEYS[1])
 if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
-    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now, 'PX', tonumber(ARGV[2]))
+    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now .. ':' .. ARGV[2], 'PX', tonumber(ARGV[2]))
     return 1
 end
 return 0
