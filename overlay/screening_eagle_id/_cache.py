@@ -30,13 +30,12 @@ AsyncRedisCache in `_rediscache.py` follow it too):
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol, runtime_checkable
 
+from ._config import cache_key
 from ._token import Token
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache", "cache_key"]
@@ -45,15 +44,6 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache
 #: with the default RetryPolicy and timeout can take (total_timeout 30 s, then a last try of
 #: up to 10 s per phase), so waiters never give up on a live holder and fetch alongside it.
 DEFAULT_LOCK_TIMEOUT = 60.0
-
-
-def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
-    """The key a token is cached under: SHA-256 hex of (base URL, client id, sorted scopes).
-
-    The base URL is compared without a trailing slash; scope order does not matter.
-    """
-    material = json.dumps([base_url.rstrip("/"), client_id, sorted(set(scopes))])
-    return hashlib.sha256(material.encode()).hexdigest()
 
 
 @runtime_checkable
