@@ -35,7 +35,9 @@ from screening_eagle_id import (
     TokenClient,
     TokenError,
     TokenTransportError,
+    cache_key,
 )
+from screening_eagle_id._entry import binding_key
 from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_server import Registry, Settings
 
@@ -919,16 +921,20 @@ def test_a_fresh_token_in_a_shared_cache_is_adopted_without_a_request() -> None:
     clock, endpoint, cache = FakeClock(), Endpoint(), MemoryCache()
     # Written by "another process" 100 s ago (wall clock), lifetime 1000 s.
     issued_wall = clock.wall - 100
-    shared = Token.from_dict(
-        {
-            "access_token": "from-elsewhere",
-            "token_type": "Bearer",
-            "scope": "openid",
-            "issued_at": issued_wall,
-            "expires_at": issued_wall + 1000,
-        }
-    )
     tc = mock_client(endpoint, clock=clock, cache=cache)
+    shared = _bound(
+        tc,
+        Token.from_dict(
+            {
+                "v": 1,
+                "access_token": "from-elsewhere",
+                "token_type": "Bearer",
+                "scope": "openid",
+                "issued_at": issued_wall,
+                "expires_at": issued_wall + 1000,
+            }
+        ),
+    )
     cache.set(tc.cache_key, shared)
     assert tc.get_token() is shared
     assert endpoint.requests == []
@@ -939,10 +945,17 @@ def test_a_fresh_token_in_a_shared_cache_is_adopted_without_a_request() -> None:
     assert cache.get(tc.cache_key) == tc.get_token()
 
 
+def _bound(tc: TokenClient | AsyncTokenClient, token: Token) -> Token:
+    """`token` as a client with `tc`'s secret would have cached it (bound to the secret)."""
+    return token.bound(binding_key(SECRET, tc.cache_key))
+
+
 def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token:
+    """A token another client with the same secret cached `age` seconds ago."""
     issued_wall = clock.wall - age
-    return Token.from_dict(
+    token = Token.from_dict(
         {
+            "v": 1,
             "access_token": "from-elsewhere",
             "token_type": "Bearer",
             "scope": "openid",
@@ -950,6 +963,7 @@ def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token
             "expires_at": issued_wall + lifetime,
         }
     )
+    return token.bound(binding_key(SECRET, cache_key(URL, "client-1", ["openid"])))
 
 
 def test_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:

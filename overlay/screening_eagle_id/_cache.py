@@ -5,8 +5,12 @@ AsyncRedisCache in `_rediscache.py` follow it too):
 
 * Keys are the strings `cache_key()` returns: 64 lowercase hex digits (a SHA-256 of base URL,
   client id and sorted scopes), safe as file names and Redis keys. Never derived from the secret.
-* Values are `Token`s. A cache that leaves the process stores `token.to_dict()` (JSON-safe,
-  wall-clock times, no client secret) and rebuilds with `Token.from_dict()`.
+* Values are `Token`s. A cache that leaves the process stores the entry format of
+  `_entry.py` (`encode(token.to_entry())`: JSON, wall-clock times, no client secret) and
+  rebuilds with `Token.from_entry(decode(raw))`, which checks every field; an entry that
+  fails is a miss. It must keep `token.binding`: the client adopts a cached token only if
+  its binding proves it was fetched with the same secret (see `_entry.verify`), so a cache
+  that drops it always misses.
 * `get(key)` returns the stored token or None. It may return an expired token (the client
   decides freshness) and returns None, rather than raising, for a missing, unreadable or
   corrupt entry. `set(key, token)` overwrites; a cache may drop the entry once
@@ -35,7 +39,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from ._config import cache_key
+from ._entry import cache_key
 from ._token import Token
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache", "cache_key"]

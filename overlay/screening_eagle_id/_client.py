@@ -42,6 +42,7 @@ from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import canonical_url, normalise_scope
 from ._credentials import ClientAuth, ClientCredentials, resolve_config
+from ._entry import EntryError, binding_key, verify
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -309,6 +310,7 @@ class _TokenClientBase:
         )
         self._basic = config.credentials.basic_value(client_auth)
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        self._binding_memo: bytes | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._request_limit = _whole_request_limit(self._timeout)
         self._retry = retry
@@ -390,6 +392,25 @@ class _TokenClientBase:
         """The key this client's tokens are cached under (see `cache_key()`)."""
         return self._key
 
+    @property
+    def _binding(self) -> bytes:
+        """This client's cache-entry binding key (scrypt of the secret: computed once, on the
+        first cache read or fetch, never on the cached hot path)."""
+        key = self._binding_memo
+        if key is None:
+            key = self._binding_memo = binding_key(self._credentials.client_secret, self._key)
+        return key
+
+    def _trusted(self, token: Token) -> bool:
+        """Whether a token read from the cache may be served: fetched with this secret,
+        unaltered, well-formed and for our scopes (`_entry.verify`). Else it is a miss."""
+        try:
+            verify(token.to_entry(), key=self._binding, scopes=self._scope_set, now=self._wall())
+        except EntryError as exc:
+            logger.warning("token cache: not using the cached token (%s); fetching one", exc)
+            return False
+        return True
+
     # -- decisions (no I/O) ---------------------------------------------------------------
 
     def _entry_for(self, token: Token, anchor: float) -> _Entry:
@@ -408,6 +429,8 @@ class _TokenClientBase:
             return None
         current = self._entry
         if current is not None and current.token.access_token == token.access_token:
+            return None
+        if not self._trusted(token):
             return None
         now = self._monotonic()
         sched = schedule_cached(
@@ -479,7 +502,7 @@ class _TokenClientBase:
         if status == 200 and isinstance(parsed, TokenResponse):
             return parse_token_response(
                 parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
-            )
+            ).bound(self._binding)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())

@@ -14,8 +14,6 @@ others may read) is an error of its own, reported as such.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import stat
 import sys
@@ -37,7 +35,6 @@ __all__ = [
     "TOKEN_PATH",
     "RawProfile",
     "Settings",
-    "cache_key",
     "canonical_url",
     "credentials_path",
     "is_loopback",
@@ -305,12 +302,3 @@ def normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
     if not unique:
         raise ConfigurationError("scope is empty; the token endpoint requires at least one")
     return unique
-
-
-def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
-    """The key a token is cached under: SHA-256 hex of (base URL, client id, sorted scopes).
-
-    The base URL is compared without a trailing slash; scope order does not matter.
-    """
-    material = json.dumps([base_url.rstrip("/"), client_id, sorted(set(scopes))])
-    return hashlib.sha256(material.encode()).hexdigest()

@@ -6,7 +6,8 @@ means "locked" would instead outlive a crashed holder and need stale-lock guessi
 
 On disk, in a folder only we may write to (created 0700):
 
-* `<key>.json` -- one token as `Token.to_dict()` JSON (never the client secret), mode 0600,
+* `<key>.json` -- one token in the entry format of `_entry.py` (never the client secret; at
+  most `MAX_ENTRY_BYTES`, a larger file is not even read), mode 0600,
   replaced atomically: written to a temp file in the same folder, fsynced, `os.replace`d,
   and the folder fsynced, so a reader sees the old file or the new one, never half of one.
 * `<key>.lock` -- empty; only ever flocked, never deleted (deleting a flocked file lets two
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
 import re
@@ -37,6 +37,9 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -51,8 +54,6 @@ logger = logging.getLogger("screening_eagle_id")
 
 # Keys are `cache_key()` hex digests; anything else must not become a path.
 _KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
-# A token file is a few KiB at most; refuse to read a huge foreign file into memory.
-_MAX_FILE = 1 << 20
 # Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
@@ -129,19 +130,19 @@ class FileCache:
             if info.st_mode & 0o077:
                 _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
                 return None
-            raw = _read(fd, _MAX_FILE + 1)
+            raw = _read(fd, MAX_ENTRY_BYTES + 1)
         except OSError as exc:
             _ignored(path, f"cannot read it ({_reason(exc)})")
             return None
         finally:
             os.close(fd)
-        if len(raw) > _MAX_FILE:
+        if len(raw) > MAX_ENTRY_BYTES:
             _ignored(path, "too large")
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            _ignored(path, "not a cached token (corrupt or truncated)")
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
+            _ignored(path, f"not a cached token ({exc})")
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -151,7 +152,7 @@ class FileCache:
         caller already has its token, and the next fetch tries again.
         """
         path = self._file(key, ".json")
-        data = json.dumps(token.to_dict(), separators=(",", ":")).encode()
+        data = encode_entry(token.to_entry())
         try:
             self._write(key, path, data)
         except OSError as exc:

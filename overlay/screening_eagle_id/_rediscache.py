@@ -5,7 +5,8 @@ when a Redis cache is built, so the client itself depends on httpx and attrs alo
 
 In Redis, under a prefix (default `eagle-id:`):
 
-* `<prefix>token:<key>` -- `Token.to_dict()` JSON (never the client secret), with a TTL equal
+* `<prefix>token:<key>` -- the entry format of `_entry.py` (never the client secret; one that
+  does not decode is a miss, replaced by the next fetch), with a TTL equal
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
   itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import secrets
@@ -40,6 +40,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._entry import EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -144,10 +147,13 @@ class _RedisCacheBase:
         if raw is None:
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
             logger.warning(
-                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
+                "token cache: ignoring the Redis entry for %s…: not a cached token (%s); "
+                "it will be replaced",
+                key[:12],
+                exc,
             )
             return None
 
@@ -155,7 +161,7 @@ class _RedisCacheBase:
     def _encode(token: Token) -> tuple[str, int]:
         """The value to store and its TTL in milliseconds (<= 0: already expired)."""
         ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
-        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
+        return encode_entry(token.to_entry()).decode(), ttl_ms
 
     def _skipping(self) -> bool:
         return self._down and time.monotonic() < self._skip_until
