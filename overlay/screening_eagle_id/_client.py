@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from typing import Any, NamedTuple
 
 import httpx
-from attrs import frozen
+from attrs import evolve, frozen
 from screening_eagle_id_client import AuthenticatedClient
 from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
@@ -500,9 +500,10 @@ class _TokenClientBase:
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
+            token = parse_token_response(
                 parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
-            ).bound(self._binding)
+            )
+            return evolve(token, client_id=self._credentials.client_id).bound(self._binding)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())

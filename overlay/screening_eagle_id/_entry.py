@@ -8,7 +8,10 @@ An entry is one JSON object (compact, UTF-8, at most `MAX_ENTRY_BYTES`)::
 
     {"v": 1, "access_token": ..., "token_type": "Bearer", "scope": "a b",
      "issued_at": <epoch s>, "expires_at": <epoch s>, "id_token": ... | null,
-     "refresh_token": ... | null, "binding": <64 hex> | null}
+     "refresh_token": ... | null, "binding": <64 hex> | null, "client_id": ... | null}
+
+`client_id` is for display only (`eagle-id cache list`): it is not part of the binding, and the
+cache key (the file or Redis key) is what ties an entry to a client.
 
 Everything read from a cache is hostile until `decode()` (its shape) and `verify()` (its
 binding, scopes and times, against one client) have passed; either raises `EntryError`, a
@@ -106,6 +109,7 @@ class Entry(NamedTuple):
     id_token: str | None = None
     refresh_token: str | None = None
     binding: str | None = None
+    client_id: str | None = None
 
 
 def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
@@ -224,7 +228,16 @@ def from_mapping(data: object) -> Entry:
         id_token=check_optional_token("id_token", data.get("id_token")),
         refresh_token=check_optional_token("refresh_token", data.get("refresh_token")),
         binding=binding,
+        client_id=_check_client_id(data.get("client_id")),
     )
+
+
+def _check_client_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 1024 or not value.isprintable():
+        raise EntryError("client_id is not a printable string of at most 1024 characters")
+    return value
 
 
 def to_mapping(entry: Entry) -> dict[str, Any]:
@@ -239,6 +252,7 @@ def to_mapping(entry: Entry) -> dict[str, Any]:
         "id_token": entry.id_token,
         "refresh_token": entry.refresh_token,
         "binding": entry.binding,
+        "client_id": entry.client_id,
     }
 
 

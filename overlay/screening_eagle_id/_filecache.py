@@ -28,8 +28,6 @@ import contextlib
 import errno
 import logging
 import os
-import re
-import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,7 +35,15 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._cachedir import (
+    KEY_PATTERN,
+    UnusableFile,
+    default_cache_dir,
+    prepare_dir,
+    read_entry_file,
+    reason,
+)
+from ._entry import EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
@@ -52,20 +58,10 @@ __all__ = ["FileCache", "default_cache_dir"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Keys are `cache_key()` hex digests; anything else must not become a path.
-_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 # Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
 _STALE_TEMP = 60.0
-
-
-def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
-    as the XDG spec says)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "eagle-id"
 
 
 class FileCache:
@@ -92,7 +88,7 @@ class FileCache:
             )
         self._dir = Path(path) if path is not None else default_cache_dir()
         self._lock_timeout = lock_timeout
-        _prepare_dir(self._dir)
+        prepare_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self._dir)!r})"
@@ -103,7 +99,7 @@ class FileCache:
         return self._dir
 
     def _file(self, key: str, suffix: str) -> Path:
-        if not _KEY.fullmatch(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise ValueError("a cache key must be a cache_key() digest")
         return self._dir / f"{key}{suffix}"
 
@@ -113,31 +109,11 @@ class FileCache:
         """The token stored under `key`, or None (also for an unusable file, logged)."""
         path = self._file(key, ".json")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
+            raw = read_entry_file(path)
+        except UnusableFile as exc:
+            _ignored(path, str(exc))
             return None
-        except OSError as exc:  # a symlink (ELOOP), no permission, ...
-            _ignored(path, f"cannot open it ({_reason(exc)})")
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                _ignored(path, "not a regular file")
-                return None
-            if info.st_uid != os.geteuid():
-                _ignored(path, "owned by another user")
-                return None
-            if info.st_mode & 0o077:
-                _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
-                return None
-            raw = _read(fd, MAX_ENTRY_BYTES + 1)
-        except OSError as exc:
-            _ignored(path, f"cannot read it ({_reason(exc)})")
-            return None
-        finally:
-            os.close(fd)
-        if len(raw) > MAX_ENTRY_BYTES:
-            _ignored(path, "too large")
+        if raw is None:
             return None
         try:
             return Token.from_entry(decode_entry(raw))
@@ -156,7 +132,7 @@ class FileCache:
         try:
             self._write(key, path, data)
         except OSError as exc:
-            logger.warning("token cache: cannot write %s (%s); not cached", path, _reason(exc))
+            logger.warning("token cache: cannot write %s (%s); not cached", path, reason(exc))
             return
         self._sweep_temps(key)
 
@@ -274,7 +250,7 @@ class FileCache:
             logger.warning(
                 "token cache: cannot open lock file %s (%s); fetching without the lock",
                 path,
-                _reason(exc),
+                reason(exc),
             )
             return None
 
@@ -286,32 +262,6 @@ class FileCache:
             with contextlib.suppress(OSError):
                 if temp.lstat().st_mtime < cutoff:
                     temp.unlink()
-
-
-def _prepare_dir(path: Path) -> None:
-    """Create the cache folder 0700 if missing; refuse one that is not safely ours."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-        info = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"token cache folder {path} is not usable: {_reason(exc)}"
-        ) from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"token cache folder {path} is not a folder")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: it belongs to another user (uid {info.st_uid})"
-        )
-    if info.st_mode & 0o022:
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: other users may write to it "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
-        )
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"token cache folder {path} is not writable")
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -333,18 +283,6 @@ def _try_flock(fd: int) -> bool:
     return True
 
 
-def _read(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _fsync_dir(path: Path) -> None:
     """Make the rename durable: without this a power cut can bring the old file back."""
     try:
@@ -357,10 +295,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 def _ignored(path: Path, why: str) -> None:
