@@ -135,14 +135,14 @@ def read_profile(
         raise _NotThere(f"no profile {name!r} in {path} (profiles: {known})")
     if not isinstance(table, dict):
         raise ConfigurationError(
-            f"{name} in {path} is a {_toml_type(table)}, not a profile table ([{name}])"
+            f"{name} in {path} is {_toml_type(table)}, not a profile table ([{name}])"
         )
     values: dict[str, str] = {}
     for key in _PROFILE_KEYS:
         value = table.get(key)
         if value is not None and not isinstance(value, str):
             raise ConfigurationError(
-                f"{key} of profile {name!r} in {path} is a {_toml_type(value)}, not a string"
+                f"{key} of profile {name!r} in {path} is {_toml_type(value)}, not a string"
             )
         if value:
             values[key] = value
@@ -153,8 +153,16 @@ def read_profile(
 
 
 def _toml_type(value: object) -> str:
-    kinds = {bool: "boolean", int: "integer", float: "float", list: "array", dict: "table"}
-    return next((kind for t, kind in kinds.items() if isinstance(value, t)), "date or time")
+    """What a TOML value is, with its article ("an integer")."""
+    kinds = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        list: "an array",
+        dict: "a table",
+    }
+    return next((kind for t, kind in kinds.items() if isinstance(value, t)), "a date or time")
 
 
 class Settings:
