@@ -35,7 +35,18 @@ def test_a_run_with_hostile_settings_exported_still_passes(tmp_path: Path) -> No
         "tests/test_cli.py::test_token_json",
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *tests],
+        # Without the schemathesis and hypothesis plugins: they take seconds to import.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:schemathesis",
+            "-p",
+            "no:hypothesispytest",
+            *tests,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
