@@ -28,7 +28,8 @@ help: ## List the targets
 venv: $(STAMP) ## Create .venv with PYTHON and install the project + the dev group (re-run when pyproject changes)
 
 # Rewritten (so newer) only when the interpreter differs from the one that made the venv; the
-# venv is then deleted, and the stamp below rebuilds it.
+# venv is then deleted, and the stamp below rebuilds it. A venv from before this rule gets the
+# file dated 2000, so recording its interpreter never reinstalls it.
 $(INTERPRETER): FORCE
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	  || { echo "Python 3.11+ is required (PYTHON=$(PYTHON))"; exit 1; }
@@ -37,6 +38,8 @@ $(INTERPRETER): FORCE
 	if [ "$$want" != "$$have" ]; then \
 	  if [ -e $(VENV) ]; then echo "$(VENV) was made with $${have:-another interpreter}; rebuilding it with $$want"; fi; \
 	  rm -rf $(VENV) && mkdir -p $(VENV) && echo "$$want" > $@; \
+	elif [ ! -e $@ ]; then \
+	  echo "$$want" > $@ && touch -t 200001010000 $@; \
 	fi
 
 # Dependency groups (PEP 735) need pip >= 25.1: the venv's pip is upgraded first.

@@ -57,3 +57,24 @@ def test_a_python_older_than_3_11_is_refused(tmp_path: Path) -> None:
     result = _make(tmp_path / "venv", str(old))
     assert result.returncode != 0
     assert "Python 3.11+ is required" in result.stdout
+
+
+def test_a_venv_from_before_the_rule_is_kept_and_not_reinstalled(tmp_path: Path) -> None:
+    code = "import os, sys; print(sys.implementation.name, sys.version.split()[0], "
+    code += "os.path.realpath(sys.base_prefix))"
+    same = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f"#!/bin/sh\necho {same}\n")
+    python.chmod(0o755)
+    (venv / ".installed").touch()
+    result = _make(venv, sys.executable)
+    assert result.returncode == 0, result.stderr
+    assert python.exists()
+    recorded = venv / ".interpreter"
+    assert recorded.read_text().strip() == same
+    # Older than the stamp: `make venv` does not reinstall.
+    assert recorded.stat().st_mtime < (venv / ".installed").stat().st_mtime
