@@ -385,3 +385,33 @@ def test_the_full_url_and_the_base_url_share_one_cache_entry(
 ) -> None:
     _, first = run("token", "--url", reference_server.token_url)
     assert run("token", "--url", reference_server.url) == (0, first)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--json"],
+        ["--json", "--refresh", "--allow-insecure-http"],
+        ["--url", "https://id.example.com", "--scope", "openid email", "--profile", "ci"],
+        ["--scope", ""],
+        ["--cache", "memory", "--json"],
+        ["--cache", "file"],
+        ["--cache", "disk"],
+        ["--json", "--json"],
+        ["--scope", "a", "--scope", "b"],
+        ["--js"],
+        ["--scope=openid"],
+        ["--scope", "-x"],
+        ["--scope"],
+        ["-h"],
+        ["--", "--json"],
+        ["extra"],
+    ],
+)
+def test_plain_token_options_parse_as_argparse_parses_them(argv: list[str]) -> None:
+    plain = _cli._plain_token_args(["token", *argv])
+    if plain is None:
+        return  # argparse parses it (or reports the error)
+    parsed = vars(_cli._token_parser().parse_args(argv))
+    assert vars(plain) == parsed

@@ -13,14 +13,15 @@ options (`--url`, `--allow-insecure-http`), not Python arguments.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import _config
@@ -31,6 +32,8 @@ from ._exceptions import ConfigurationError, TokenError
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from argparse import ArgumentParser, HelpFormatter
+
     from ._cache import TokenCache
 
 __all__ = ["CACHE_KINDS", "DELEGATED", "main"]
@@ -79,7 +82,28 @@ DELEGATED: dict[str, Callable[[list[str]], int]] = {
 }
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
+def _formatter(prog: str) -> HelpFormatter:
+    """argparse's help formatter, minus its `import shutil` (several ms on every run, for the
+    terminal width): the width comes from $COLUMNS or the terminal, as shutil would find it."""
+    import argparse
+
+    return argparse.HelpFormatter(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _add_settings(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         help="token endpoint: its base URL or the full URL ending in "
@@ -91,20 +115,13 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="eagle-id", description="Screening Eagle ID tokens from the command line."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+_PRINT_DESCRIPTION = (
+    "Print an access token. Credentials, URL and scope come from the options, then EAGLE_ID_* "
+    "environment variables, then the profile ($XDG_CONFIG_HOME/eagle-id/credentials.toml)."
+)
 
-    token = commands.add_parser(
-        "token",
-        help="print an access token",
-        description="Print an access token. Credentials, URL and scope come from the options, "
-        "then EAGLE_ID_* environment variables, then the profile "
-        "($XDG_CONFIG_HOME/eagle-id/credentials.toml).",
-    )
+
+def _token_arguments(token: ArgumentParser) -> ArgumentParser:
     _add_settings(token)
     token.add_argument(
         "--cache",
@@ -124,18 +141,52 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain http:// to a host that is not loopback",
     )
-    token.set_defaults(run=_token)
+    token.set_defaults(command="token", run=_token)
+    return token
+
+
+def _token_parser() -> ArgumentParser:
+    """`eagle-id token` alone, as the full parser's subcommand parses it: building every
+    subcommand's parser costs more than the rest of a cached call."""
+    import argparse
+
+    return _token_arguments(
+        argparse.ArgumentParser(
+            prog="eagle-id token", description=_PRINT_DESCRIPTION, formatter_class=_formatter
+        )
+    )
+
+
+def _parser() -> ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="eagle-id",
+        description="Screening Eagle ID tokens from the command line.",
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    token = commands.add_parser(
+        "token",
+        help="print an access token",
+        description=_PRINT_DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    _token_arguments(token)
 
     cache = commands.add_parser(
         "cache",
         help="list or clear the cached tokens",
         description="The tokens `eagle-id token` keeps in $XDG_CACHE_HOME/eagle-id.",
+        formatter_class=_formatter,
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser(
         "list",
         help="key, client id, scope and expiry of each cached token (never the token)",
         description="Key, client id, scope and expiry of each cached token (never the token).",
+        formatter_class=_formatter,
     )
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.set_defaults(run=_cache_list)
@@ -145,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Remove the cached token `eagle-id token` would use with the same options "
         "(URL, client and scope from the options, EAGLE_ID_* variables or the profile), or "
         "every cached token with --all.",
+        formatter_class=_formatter,
     )
     clear.add_argument("--all", action="store_true", help="remove every cached token")
     _add_settings(clear)
@@ -154,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         "decode",
         help="print a JWT's header and claims (UNVERIFIED)",
         description="Print a JWT's header and claims. The signature is NOT verified.",
+        formatter_class=_formatter,
     )
     decode_jwt.add_argument(
         "jwt",
@@ -175,14 +228,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> _config.Settings:
+def _settings(args: SimpleNamespace) -> _config.Settings:
     return _config.resolve(args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES)
 
 
 # -- token ------------------------------------------------------------------------------------
 
 
-def _token(args: argparse.Namespace, out: TextIO) -> int:
+def _token(args: SimpleNamespace, out: TextIO) -> int:
     settings = _settings(args)
     url = _config.canonical_url(
         settings.url, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
@@ -200,7 +253,7 @@ def _token(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _from_the_client(
-    args: argparse.Namespace, settings: _config.Settings, url: str, scopes: tuple[str, ...]
+    args: SimpleNamespace, settings: _config.Settings, url: str, scopes: tuple[str, ...]
 ) -> Entry:
     """The full client: adopts a cached token, else fetches (always, with --refresh)."""
     from ._client import TokenClient
@@ -237,7 +290,7 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
 # -- cache ------------------------------------------------------------------------------------
 
 
-def _cache_list(args: argparse.Namespace, out: TextIO) -> int:
+def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
     folder = default_cache_dir()
     if folder.exists():
         check_dir(folder)
@@ -288,7 +341,7 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _cache_clear(args: argparse.Namespace, out: TextIO) -> int:
+def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
     folder = default_cache_dir()
     if not folder.exists():
         out.write(f"no cached tokens in {folder}\n")
@@ -323,7 +376,7 @@ def _remove(path: Path) -> bool:
 # -- decode -----------------------------------------------------------------------------------
 
 
-def _decode(args: argparse.Namespace, out: TextIO) -> int:
+def _decode(args: SimpleNamespace, out: TextIO) -> int:
     from ._token import decode_jwt_unverified
 
     text: str = sys.stdin.read() if args.jwt == "-" else args.jwt
@@ -352,6 +405,35 @@ def _bare_jwt(text: str) -> str:
 
 # -- main -------------------------------------------------------------------------------------
 
+_FLAGS = {"--json": "json", "--refresh": "refresh", "--allow-insecure-http": "allow_insecure_http"}
+_VALUED = {"--url": "url", "--scope": "scope", "--profile": "profile", "--cache": "cache"}
+
+
+def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
+    """`eagle-id token` in the plain shapes scripts use (whole option names, each at most
+    once, values not starting with "-"), parsed without argparse, whose import and parser cost
+    more than answering from the cache; what argparse would make of it (a test compares). None
+    for anything else (`--help`, `--opt=value`, abbreviations, repeats...): argparse parses it."""
+    if argv[:1] != ["token"]:
+        return None
+    values: dict[str, Any] = {"url": None, "scope": None, "profile": None, "cache": "file"}
+    values.update(dict.fromkeys(_FLAGS.values(), False))
+    rest, seen = argv[1:], set()
+    while rest:
+        option = rest.pop(0)
+        if option in seen:
+            return None
+        seen.add(option)
+        if option in _FLAGS:
+            values[_FLAGS[option]] = True
+        elif option in _VALUED and rest and not rest[0].startswith("-"):
+            values[_VALUED[option]] = rest.pop(0)
+        else:
+            return None
+    if values["cache"] not in CACHE_KINDS:
+        return None
+    return SimpleNamespace(**values, command="token", run=_token)
+
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run `eagle-id`; return the exit status (1 for a token error, 2 for a usage error)."""
@@ -360,8 +442,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     delegate = DELEGATED.get(argv[0]) if argv else None
     if delegate is not None:
         return delegate(argv[1:])
-    args = _parser().parse_args(argv)
-    run: Callable[[argparse.Namespace, TextIO], int] = args.run
+    args = _plain_token_args(argv)
+    if args is None:
+        parser = _token_parser() if argv[:1] == ["token"] else _parser()
+        args = SimpleNamespace(
+            **vars(parser.parse_args(argv[1:] if argv[:1] == ["token"] else argv))
+        )
+    run: Callable[[SimpleNamespace, TextIO], int] = args.run
     try:
         return run(args, out)
     except ConfigurationError as exc:
