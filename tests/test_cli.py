@@ -15,7 +15,7 @@ import pytest
 import screening_eagle_id
 from live_server import LiveServer
 from screening_eagle_id import MemoryCache, Token, _cli
-from screening_eagle_id._cachedir import default_cache_dir
+from screening_eagle_id._filecache import default_cache_dir
 
 
 def _b64(obj: object) -> str:

@@ -3,17 +3,16 @@ entry file without trusting it.
 
 Standard library only: `FileCache` is built on these, and so are the command line's quick
 cached path and `eagle-id cache list/clear`, which must not import httpx or attrs. Whatever
-a file holds is judged by `_entry.py`; here only the file itself is checked.
+a file holds is judged by `_entry.py`; here only the file itself is checked. Paths are `str`
+or `os.PathLike` (`os.path`, not `pathlib`: a cached `eagle-id token` counts milliseconds).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
 from collections.abc import Iterator
-from pathlib import Path
 
 from ._entry import MAX_ENTRY_BYTES
 from ._exceptions import ConfigurationError
@@ -22,12 +21,14 @@ __all__ = [
     "KEY_PATTERN",
     "UnusableFile",
     "check_dir",
-    "default_cache_dir",
+    "default_cache_folder",
     "entry_files",
     "prepare_dir",
     "read_entry_file",
     "reason",
 ]
+
+StrPath = str | os.PathLike[str]
 
 #: Keys are `cache_key()` hex digests; anything else must not become a path.
 KEY_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,128}")
@@ -37,12 +38,12 @@ class UnusableFile(Exception):
     """An entry file that must not be used; the message says why (never its content)."""
 
 
-def default_cache_dir() -> Path:
+def default_cache_folder() -> str:
     """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
     as the XDG spec says)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "eagle-id"
+    root = base if base and os.path.isabs(base) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "eagle-id")
 
 
 def reason(exc: OSError) -> str:
@@ -50,12 +51,14 @@ def reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def prepare_dir(path: Path) -> None:
+def prepare_dir(path: StrPath) -> None:
     """Create the cache folder 0700 if missing; refuse one that is not safely ours."""
+    import contextlib  # here: the quick path only reads
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
+            os.mkdir(path, 0o700)
     except OSError as exc:
         raise ConfigurationError(
             f"token cache folder {path} is not usable: {reason(exc)}"
@@ -63,10 +66,10 @@ def prepare_dir(path: Path) -> None:
     check_dir(path)
 
 
-def check_dir(path: Path) -> None:
+def check_dir(path: StrPath) -> None:
     """ConfigurationError unless `path` is a folder of ours that no one else may write to."""
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError as exc:
         raise ConfigurationError(
             f"token cache folder {path} is not usable: {reason(exc)}"
@@ -86,7 +89,7 @@ def check_dir(path: Path) -> None:
         raise ConfigurationError(f"token cache folder {path} is not writable")
 
 
-def read_entry_file(path: Path) -> bytes | None:
+def read_entry_file(path: StrPath) -> bytes | None:
     """The bytes of entry file `path`; None when there is none. UnusableFile when it is not a
     regular file (a symlink is never followed), not ours, readable by others, unreadable, or
     larger than any entry can be (then not even read)."""
@@ -114,7 +117,7 @@ def read_entry_file(path: Path) -> bytes | None:
     return raw
 
 
-def entry_files(path: Path) -> Iterator[tuple[str, Path]]:
+def entry_files(path: StrPath) -> Iterator[tuple[str, str]]:
     """(key, file) of every entry file in folder `path`, sorted by key."""
     try:
         names = sorted(os.listdir(path))
@@ -123,10 +126,10 @@ def entry_files(path: Path) -> Iterator[tuple[str, Path]]:
     for name in names:
         key, dot, suffix = name.rpartition(".")
         if dot and suffix == "json" and KEY_PATTERN.fullmatch(key):
-            yield key, path / name
+            yield key, os.path.join(path, name)
 
 
-def _unusable(path: Path, exc: OSError) -> ConfigurationError:
+def _unusable(path: StrPath, exc: OSError) -> ConfigurationError:
     return ConfigurationError(f"token cache folder {path} is not usable: {reason(exc)}")
 
 

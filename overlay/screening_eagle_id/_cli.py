@@ -20,19 +20,25 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TextIO
 
 from . import _config
-from ._cachedir import UnusableFile, check_dir, default_cache_dir, entry_files, read_entry_file
+from ._cachedir import (
+    UnusableFile,
+    check_dir,
+    default_cache_folder,
+    entry_files,
+    read_entry_file,
+)
 from ._config import CLI_NAMES
 from ._entry import Entry, EntryError, cache_key, decode
 from ._exceptions import ConfigurationError, TokenError
 from ._version import __version__
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see _quick.py)
 if TYPE_CHECKING:
     from argparse import ArgumentParser, HelpFormatter
+    from typing import Any, TextIO
 
     from ._cache import TokenCache
 
@@ -291,8 +297,8 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
 
 
 def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
-    folder = default_cache_dir()
-    if folder.exists():
+    folder = default_cache_folder()
+    if os.path.exists(folder):
         check_dir(folder)
     now = time.time()
     rows: list[dict[str, Any]] = []
@@ -342,8 +348,8 @@ def _utc(timestamp: float) -> str:
 
 
 def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
-    folder = default_cache_dir()
-    if not folder.exists():
+    folder = default_cache_folder()
+    if not os.path.exists(folder):
         out.write(f"no cached tokens in {folder}\n")
         return 0
     check_dir(folder)
@@ -357,17 +363,17 @@ def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
     scopes = _config.normalise_scope(settings.scope)
     key = cache_key(url, settings.client_id, scopes)
     what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
-    if _remove(folder / f"{key}.json"):
+    if _remove(os.path.join(folder, f"{key}.json")):
         out.write(f"removed the cached token of {what}\n")
     else:
         out.write(f"no cached token for {what}\n")
     return 0
 
 
-def _remove(path: Path) -> bool:
+def _remove(path: str) -> bool:
     # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         return False
     return True

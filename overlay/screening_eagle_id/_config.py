@@ -18,10 +18,13 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError, InsecureTransportError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see _quick.py)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "API_NAMES",
@@ -74,6 +77,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
     """`$XDG_CONFIG_HOME/eagle-id/credentials.toml` (XDG_CONFIG_HOME defaults to ~/.config)."""
+    from pathlib import Path  # here: only reading a profile needs it
+
     env = os.environ if environ is None else environ
     config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config_home) / "eagle-id" / "credentials.toml"
@@ -254,7 +259,7 @@ def is_loopback(host: str) -> bool:
 
     Not `*.localhost`: loopback by RFC 6761, but that rests on the resolver, and credentials
     must not depend on it."""
-    if host.lower() == "localhost":
+    if host.lower() in ("localhost", "127.0.0.1", "::1"):
         return True
     import ipaddress  # only plain-http URLs get here
 

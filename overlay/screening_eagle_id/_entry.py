@@ -37,8 +37,12 @@ import hmac
 import json
 import math
 import re
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see Entry)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 __all__ = [
     "ENTRY_VERSION",
@@ -98,18 +102,39 @@ class EntryError(ValueError):
     """A cache entry that does not parse or validate; the message names no field value."""
 
 
-class Entry(NamedTuple):
-    """One cached token, as plain values (times in seconds since the epoch)."""
+if TYPE_CHECKING:
 
-    access_token: str
-    token_type: str
-    scope: frozenset[str]
-    issued_at: float
-    expires_at: float
-    id_token: str | None = None
-    refresh_token: str | None = None
-    binding: str | None = None
-    client_id: str | None = None
+    class Entry(NamedTuple):
+        """One cached token, as plain values (times in seconds since the epoch)."""
+
+        access_token: str
+        token_type: str
+        scope: frozenset[str]
+        issued_at: float
+        expires_at: float
+        id_token: str | None = None
+        refresh_token: str | None = None
+        binding: str | None = None
+        client_id: str | None = None
+
+else:
+    # collections.namedtuple, not typing.NamedTuple: importing typing would cost a cached
+    # `eagle-id token` a third of an interpreter's start-up. The same fields as above.
+    Entry = namedtuple(
+        "Entry",
+        [
+            "access_token",
+            "token_type",
+            "scope",
+            "issued_at",
+            "expires_at",
+            "id_token",
+            "refresh_token",
+            "binding",
+            "client_id",
+        ],
+        defaults=(None,) * 4,
+    )
 
 
 def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:

@@ -38,7 +38,7 @@ from ._cache import DEFAULT_LOCK_TIMEOUT
 from ._cachedir import (
     KEY_PATTERN,
     UnusableFile,
-    default_cache_dir,
+    default_cache_folder,
     prepare_dir,
     read_entry_file,
     reason,
@@ -62,6 +62,12 @@ logger = logging.getLogger("screening_eagle_id")
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
 _STALE_TEMP = 60.0
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
+    as the XDG spec says)."""
+    return Path(default_cache_folder())
 
 
 class FileCache:

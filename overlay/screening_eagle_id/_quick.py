@@ -14,12 +14,12 @@ caller runs the full client, which fetches, logs or reports exactly as it always
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
-from ._cachedir import UnusableFile, check_dir, default_cache_dir, read_entry_file
+from ._cachedir import StrPath, UnusableFile, check_dir, default_cache_folder, read_entry_file
 from ._entry import Entry, EntryError, binding_key, cache_key, decode, verify
 from ._exceptions import ConfigurationError
 from ._expiry import hard_expiry
@@ -33,17 +33,17 @@ def cached_entry(
     client_secret: str,
     scopes: Iterable[str],
     *,
-    folder: Path | None = None,
+    folder: StrPath | None = None,
     now: float | None = None,
 ) -> Entry | None:
     """The entry `TokenClient(url, ..., cache=FileCache(folder))` would serve from the cache
     right now (wall clock `now`), or None. `url` is canonical (`_config.canonical_url`)."""
-    folder = folder if folder is not None else default_cache_dir()
+    folder = folder if folder is not None else default_cache_folder()
     scopes = tuple(scopes)
     try:
         check_dir(folder)
         key = cache_key(url, client_id, scopes)
-        raw = read_entry_file(folder / f"{key}.json")
+        raw = read_entry_file(os.path.join(folder, f"{key}.json"))
         if raw is None:
             return None
         entry = _as_a_token_keeps_it(decode(raw))
