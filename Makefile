@@ -31,7 +31,8 @@ venv: $(STAMP) ## Create .venv with PYTHON and install the project + the dev gro
 # venv is then deleted, and the stamp below rebuilds it. A venv from before this rule gets the
 # file dated 2000, so recording its interpreter never reinstalls it.
 $(INTERPRETER): FORCE
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	@$(PYTHON) -c pass 2>/dev/null || { echo "PYTHON=$(PYTHON) does not run"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "Python 3.11+ is required (PYTHON=$(PYTHON))"; exit 1; }
 	@want="$$($(PYTHON) -c '$(PY_ID)')"; \
 	have="$$(cat $@ 2>/dev/null || $(BIN)/python -c '$(PY_ID)' 2>/dev/null)"; \
@@ -64,10 +65,11 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict, spec validatio
 test: $(STAMP) lint ## Lint, then the whole test suite (installs everything first)
 	$(BIN)/pytest
 
-test-pythons: ## `make test` on every Python of PYTHONS, each in its own .venv-X.Y (slow)
+test-pythons: ## `make test` on every Python of PYTHONS (names or paths), each in its own .venv-X.Y (slow)
 	@set -e; for py in $(PYTHONS); do \
-	  command -v $$py >/dev/null || { echo "$$py: not installed, skipped"; continue; }; \
-	  echo "== $$py"; $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$${py#python}; \
+	  version="$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
+	    || { echo "== $$py: does not run here, skipped"; continue; }; \
+	  echo "== $$py ($$version)"; $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$version; \
 	done
 
 demo: $(STAMP) ## Run the main job against the embedded reference server

@@ -52,11 +52,14 @@ def test_a_venv_made_with_another_interpreter_is_rebuilt(tmp_path: Path) -> None
 
 def test_a_python_older_than_3_11_is_refused(tmp_path: Path) -> None:
     old = tmp_path / "python3.10"
-    old.write_text("#!/bin/sh\nexit 1\n")
+    old.write_text('#!/bin/sh\n[ "$2" = pass ]\n')  # runs, but fails the version check
     old.chmod(0o755)
     result = _make(tmp_path / "venv", str(old))
     assert result.returncode != 0
     assert "Python 3.11+ is required" in result.stdout
+    missing = _make(tmp_path / "venv", str(tmp_path / "no-such-python"))
+    assert missing.returncode != 0
+    assert "does not run" in missing.stdout
 
 
 def test_a_venv_from_before_the_rule_is_kept_and_not_reinstalled(tmp_path: Path) -> None:

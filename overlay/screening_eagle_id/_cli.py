@@ -470,3 +470,5 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"eagle-id: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
