@@ -181,22 +181,24 @@ def test_async_client_gets_and_caches_a_token(reference_server: LiveServer) -> N
 def test_every_request_goes_through_the_generated_operation(
     reference_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The generated operation builds every request and parses every response; the overlay
+    # only sends it and reads the body (bounded).
     calls: list[str] = []
-    sync_op, async_op = (
-        generate_auth_access_token.sync_detailed,
-        generate_auth_access_token.asyncio_detailed,
+    build, parse = (
+        generate_auth_access_token._get_kwargs,
+        generate_auth_access_token._build_response,
     )
 
-    def spy(**kwargs: Any) -> Any:
-        calls.append("sync")
-        return sync_op(**kwargs)
+    def spy_build(**kwargs: Any) -> Any:
+        calls.append("build")
+        return build(**kwargs)
 
-    async def aspy(**kwargs: Any) -> Any:
-        calls.append("async")
-        return await async_op(**kwargs)
+    def spy_parse(**kwargs: Any) -> Any:
+        calls.append("parse")
+        return parse(**kwargs)
 
-    monkeypatch.setattr(generate_auth_access_token, "sync_detailed", spy)
-    monkeypatch.setattr(generate_auth_access_token, "asyncio_detailed", aspy)
+    monkeypatch.setattr(generate_auth_access_token, "_get_kwargs", spy_build)
+    monkeypatch.setattr(generate_auth_access_token, "_build_response", spy_parse)
     before = reference_server.token_requests()
     with TokenClient(reference_server.url, creds_of(reference_server), scope="email") as tc:
         tc.fetch_token()
@@ -209,7 +211,7 @@ def test_every_request_goes_through_the_generated_operation(
             await atc.fetch_token()
 
     asyncio.run(main())
-    assert calls == ["sync", "sync", "async"]
+    assert calls == ["build", "parse"] * 3
     assert reference_server.token_requests() == before + 3
 
 

@@ -72,6 +72,7 @@ VARIANTS: dict[str, str] = {
     "readable by others": "mode",
     "a symlink to a valid entry": "symlink",
     "the folder writable by others": "folder",
+    "the folder a symlink": "folder-symlink",
 }
 # The variants both must serve; every other one both must refuse.
 HITS = {"same", "signed:valid", "signed:40s", "signed:short-valid"}
@@ -103,6 +104,11 @@ def _apply(kind: str, server: LiveServer, folder: Path, key: str, raw: bytes) ->
         data = b"\x00not json"
     elif kind == "huge":
         data = b" " * (1 << 20) + raw
+    if kind == "folder-symlink":
+        real = folder.with_name("real-cache")
+        folder.rename(real)
+        folder.symlink_to(real)
+        return
     path.unlink()
     if kind == "symlink":
         target = folder / "elsewhere.json"

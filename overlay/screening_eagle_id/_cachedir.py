@@ -1,14 +1,18 @@
-"""The FileCache's folder and files: where they are, when the folder is safe, and reading one
-entry file without trusting it.
+"""The FileCache's folder and files: where they are, opening the folder only when it is safely
+ours, and reading one entry file without trusting it.
 
 Standard library only: `FileCache` is built on these, and so are the command line's quick
-cached path and `eagle-id cache list/clear`, which must not import httpx or attrs. Whatever
-a file holds is judged by `_entry.py`; here only the file itself is checked. Paths are `str`
-or `os.PathLike` (`os.path`, not `pathlib`: a cached `eagle-id token` counts milliseconds).
+cached path and `eagle-id cache list/clear`, which must not import httpx or attrs. The folder
+is opened once, never through a symlink, and checked through its descriptor; every file is
+then opened relative to that descriptor (`dir_fd=`), so a path swapped for a symlink later is
+never followed. Whatever a file holds is judged by `_entry.py`; here only the file itself is
+checked. Paths are `str` or `os.PathLike` (`os.path`, not `pathlib`: a cached
+`eagle-id token` counts milliseconds).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -19,11 +23,11 @@ from ._exceptions import ConfigurationError
 
 __all__ = [
     "KEY_PATTERN",
+    "StrPath",
     "UnusableFile",
-    "check_dir",
     "default_cache_folder",
-    "entry_files",
-    "prepare_dir",
+    "entry_names",
+    "open_dir",
     "read_entry_file",
     "reason",
 ]
@@ -51,29 +55,40 @@ def reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def prepare_dir(path: StrPath) -> None:
-    """Create the cache folder 0700 if missing; refuse one that is not safely ours."""
-    import contextlib  # here: the quick path only reads
-
+def open_dir(path: StrPath, *, create: bool = True) -> int:
+    """A descriptor of the cache folder, opened never through a symlink and refused
+    (ConfigurationError) unless it is safely ours; with `create`, made 0700 first if missing.
+    The caller closes it."""
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
+        if create:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            if not os.path.lexists(path):  # one that exists is checked below, whatever it is
+                _mkdir(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise ConfigurationError(
+                f"refusing token cache folder {path}: it is a symlink; use the real folder"
+            ) from None
         raise ConfigurationError(
             f"token cache folder {path} is not usable: {reason(exc)}"
         ) from None
-    check_dir(path)
-
-
-def check_dir(path: StrPath) -> None:
-    """ConfigurationError unless `path` is a folder of ours that no one else may write to."""
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"token cache folder {path} is not usable: {reason(exc)}"
-        ) from None
+        _check_dir(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _mkdir(path: StrPath) -> None:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:  # made meanwhile: checked like any other
+        return
+
+
+def _check_dir(path: StrPath, info: os.stat_result) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigurationError(f"token cache folder {path} is not a folder")
     if info.st_uid != os.geteuid():
@@ -85,16 +100,18 @@ def check_dir(path: StrPath) -> None:
             f"refusing token cache folder {path}: other users may write to it "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
         )
-    if not os.access(path, os.W_OK | os.X_OK):
+    if info.st_mode & 0o300 != 0o300:
         raise ConfigurationError(f"token cache folder {path} is not writable")
 
 
-def read_entry_file(path: StrPath) -> bytes | None:
-    """The bytes of entry file `path`; None when there is none. UnusableFile when it is not a
-    regular file (a symlink is never followed), not ours, readable by others, unreadable, or
-    larger than any entry can be (then not even read)."""
+def read_entry_file(name: str, *, dir_fd: int) -> bytes | None:
+    """The bytes of entry file `name` in the folder `dir_fd`; None when there is none.
+    UnusableFile when it is not a regular file (a symlink is never followed), not ours,
+    readable by others, unreadable, or larger than any entry can be (then not even read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+        )
     except FileNotFoundError:
         return None
     except OSError as exc:  # a symlink (ELOOP), no permission, ...
@@ -117,20 +134,12 @@ def read_entry_file(path: StrPath) -> bytes | None:
     return raw
 
 
-def entry_files(path: StrPath) -> Iterator[tuple[str, str]]:
-    """(key, file) of every entry file in folder `path`, sorted by key."""
-    try:
-        names = sorted(os.listdir(path))
-    except FileNotFoundError:
-        return
-    for name in names:
+def entry_names(dir_fd: int) -> Iterator[tuple[str, str]]:
+    """(key, file name) of every entry file in the folder `dir_fd`, sorted by key."""
+    for name in sorted(os.listdir(dir_fd)):
         key, dot, suffix = name.rpartition(".")
         if dot and suffix == "json" and KEY_PATTERN.fullmatch(key):
-            yield key, os.path.join(path, name)
-
-
-def _unusable(path: StrPath, exc: OSError) -> ConfigurationError:
-    return ConfigurationError(f"token cache folder {path} is not usable: {reason(exc)}")
+            yield key, name
 
 
 def _read(fd: int, limit: int) -> bytes:

@@ -25,9 +25,9 @@ from types import SimpleNamespace
 from . import _config
 from ._cachedir import (
     UnusableFile,
-    check_dir,
     default_cache_folder,
-    entry_files,
+    entry_names,
+    open_dir,
     read_entry_file,
 )
 from ._config import CLI_NAMES
@@ -298,27 +298,13 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
 
 def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
     folder = default_cache_folder()
-    if os.path.exists(folder):
-        check_dir(folder)
-    now = time.time()
     rows: list[dict[str, Any]] = []
-    for key, path in entry_files(folder):
-        row: dict[str, Any] = {"key": key}
+    if os.path.lexists(folder):
+        dir_fd = open_dir(folder, create=False)
         try:
-            raw = read_entry_file(path)
-            if raw is None:
-                continue  # removed while we listed
-            entry = decode(raw)
-        except (UnusableFile, EntryError) as exc:  # neither message holds the content
-            row["status"] = f"unusable: {exc}"
-        else:
-            row.update(
-                client_id=entry.client_id,
-                scope=" ".join(sorted(entry.scope)),
-                expires_at=entry.expires_at,
-                status="valid" if now < entry.expires_at else "expired",
-            )
-        rows.append(row)
+            rows = _rows(dir_fd, time.time())
+        finally:
+            os.close(dir_fd)
     if args.json:
         out.write(json.dumps(rows, indent=2) + "\n")
         return 0
@@ -343,37 +329,64 @@ def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
     return 0
 
 
+def _rows(dir_fd: int, now: float) -> list[dict[str, Any]]:
+    """What `cache list` shows of each entry file: never a token."""
+    rows: list[dict[str, Any]] = []
+    for key, name in entry_names(dir_fd):
+        row: dict[str, Any] = {"key": key}
+        try:
+            raw = read_entry_file(name, dir_fd=dir_fd)
+            if raw is None:
+                continue  # removed while we listed
+            entry = decode(raw)
+        except (UnusableFile, EntryError) as exc:  # neither message holds the content
+            row["status"] = f"unusable: {exc}"
+        else:
+            row.update(
+                client_id=entry.client_id,
+                scope=" ".join(sorted(entry.scope)),
+                expires_at=entry.expires_at,
+                status="valid" if now < entry.expires_at else "expired",
+            )
+        rows.append(row)
+    return rows
+
+
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
     folder = default_cache_folder()
-    if not os.path.exists(folder):
+    if not os.path.lexists(folder):
         out.write(f"no cached tokens in {folder}\n")
         return 0
-    check_dir(folder)
-    if args.all:
-        removed = sum(_remove(path) for _, path in entry_files(folder))
-        out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
-        return 0
-    settings = _settings(args)
-    # No credentials are sent: plain http is fine for naming the entry.
-    url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
-    scopes = _config.normalise_scope(settings.scope)
-    key = cache_key(url, settings.client_id, scopes)
-    what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
-    if _remove(os.path.join(folder, f"{key}.json")):
-        out.write(f"removed the cached token of {what}\n")
-    else:
-        out.write(f"no cached token for {what}\n")
+    key = None
+    if not args.all:
+        settings = _settings(args)
+        # No credentials are sent: plain http is fine for naming the entry.
+        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
+        scopes = _config.normalise_scope(settings.scope)
+        key = cache_key(url, settings.client_id, scopes)
+        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
+    dir_fd = open_dir(folder, create=False)
+    try:
+        if key is None:
+            removed = sum(_remove(name, dir_fd) for _, name in entry_names(dir_fd))
+            out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
+        elif _remove(f"{key}.json", dir_fd):
+            out.write(f"removed the cached token of {what}\n")
+        else:
+            out.write(f"no cached token for {what}\n")
+    finally:
+        os.close(dir_fd)
     return 0
 
 
-def _remove(path: str) -> bool:
+def _remove(name: str, dir_fd: int) -> bool:
     # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return False
     return True
@@ -472,3 +485,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # one line, never a traceback (nor a secret in one)
+        print(
+            f"eagle-id: unexpected {type(exc).__name__}; this is a bug, please report it",
+            file=sys.stderr,
+        )
+        return 1

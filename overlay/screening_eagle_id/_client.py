@@ -1,7 +1,8 @@
 """`TokenClient` and `AsyncTokenClient`: cached, single-flight client-credentials tokens.
 
-The one place the overlay touches the network, and it does so only through the generated
-operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`.
+The one place the overlay touches the network: the generated operation
+`generate_auth_access_token` builds the request (`_get_kwargs`) and parses the response
+(`_build_response`); `_transport.py` sends it and reads the body, bounded in size and time.
 
 State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
 monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import functools
 import logging
 import os
 import random as _random
@@ -28,7 +30,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
 import httpx
@@ -41,9 +43,9 @@ from screening_eagle_id_client.types import Response
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import canonical_url, normalise_scope
-from ._credentials import ClientAuth, ClientCredentials, resolve_config
+from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._entry import EntryError, binding_key, verify
-from ._exceptions import ConfigurationError, TokenError, TokenTransportError
+from ._exceptions import ConfigurationError, TokenError, TokenTransportError, scrub
 from ._response import (
     error_fields,
     error_for_status,
@@ -59,6 +61,15 @@ from ._token import (
     schedule,
     schedule_cached,
 )
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DeadlineTransport,
+    asend_bounded,
+    env_proxy_for,
+    forget_cookies,
+    send_bounded,
+)
+from ._transport import deadline as _deadline
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -149,71 +160,20 @@ class _Entry(NamedTuple):
     hard_expiry: float  # monotonic
 
 
-# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
-# when a documented status carries a body it cannot parse, or (ValueError) on a status
-# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
-# our own httpx client remembers the last response in this context variable (hooks run in
-# the caller's thread, or task, so concurrent fetches never see each other's).
+# The generated parser raises (JSONDecodeError, KeyError, RecursionError, ...) when a
+# documented status carries a body it cannot parse, or (ValueError) on a status
+# `http.HTTPStatus` does not know. To still report the status and body, the last response
+# read is kept in this context variable (per thread, or task, so concurrent fetches never
+# see each other's).
 _last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
     "screening_eagle_id_last_response", default=None
 )
 
 
-# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
-# that drips its body a byte at a time never trips them. So each try also has a deadline for
-# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
-# (clock, deadline) of the try in flight, set around it in this context variable.
-_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
-    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
-)
-
-
-def _past_deadline(request: httpx.Request) -> None:
-    limit = _deadline.get()
-    if limit is not None and limit[0]() > limit[1]:
-        raise httpx.ReadTimeout(
-            "the whole response took longer than the request timeout", request=request
-        )
-
-
-class _DeadlineStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _AsyncDeadlineStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def _remember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
-        response.stream = _DeadlineStream(response.stream, response.request)
-
-
-async def _aremember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
-        response.stream = _AsyncDeadlineStream(response.stream, response.request)
+def _check_max_response_bytes(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_response_bytes must be a positive int, not {value!r}")
+    return value
 
 
 def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
@@ -229,13 +189,16 @@ def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
 # caller's `client.headers` for good. This way the secret stays on our own thin client,
 # while the caller's client carries the bytes: its connection pool, proxies, TLS settings
 # and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
-# redirects are not followed, and closing us never closes it.
+# redirects are not followed, and closing us never closes it. A cookie the token endpoint
+# sets is taken back out of its jar (httpx stores it inside `send()`).
 class _ViaClient(httpx.BaseTransport):
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     def close(self) -> None:
         """The caller owns the client: leave it open."""
@@ -246,7 +209,9 @@ class _AsyncViaClient(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""
@@ -309,6 +274,11 @@ class _TokenClientBase:
             grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
         )
         self._basic = config.credentials.basic_value(client_auth)
+        # Server text reaches messages and logs only through this (secret forms -> ***).
+        self._clean = functools.partial(
+            scrub,
+            secrets=secret_forms(config.credentials.client_id, config.credentials.client_secret),
+        )
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
         self._binding_memo: bytes | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -332,6 +302,8 @@ class _TokenClientBase:
         self._httpx_args: dict[str, Any] = {}
         self._verify: bool | ssl.SSLContext = True
         self._shared_context = False
+        self._deadline_transport = False
+        self._max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
 
     def _set_transport(
         self, httpx_args: dict[str, Any], verify: Verify, via_caller_client: bool
@@ -354,6 +326,9 @@ class _TokenClientBase:
         api = self._api_instance
         if api is None:
             verify = _shared_ssl_context() if self._shared_context else self._verify
+            httpx_args = self._httpx_args
+            if self._deadline_transport:
+                httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
             api = self._api_instance = AuthenticatedClient(
                 base_url=self._url,
                 token=self._basic,
@@ -361,7 +336,7 @@ class _TokenClientBase:
                 timeout=self._timeout,
                 follow_redirects=False,
                 raise_on_unexpected_status=False,
-                httpx_args=self._httpx_args,
+                httpx_args=httpx_args,
                 verify_ssl=verify,
             )
         return api
@@ -484,14 +459,22 @@ class _TokenClientBase:
             return self._interpret_parsed(response, wall, url)
         except TokenError:
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             # A bug or an absurd value in a response must still surface as a TokenError.
             status = int(response.status_code)
+            detail = f"{type(exc).__name__}: {self._clean(str(exc))}"[:200]
             raise TokenError(
-                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                f"{status} from {url}: unusable response ({detail})",
                 status_code=status,
                 error="invalid_response",
-                error_description=f"{type(exc).__name__}: {exc}"[:200],
+                error_description=detail,
             ) from None
 
     def _interpret_parsed(
@@ -513,8 +496,11 @@ class _TokenClientBase:
                 description,
                 url=url,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+                clean=self._clean,
             )
-        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
+        raise error_from_body(
+            status, response.headers, response.content, url=url, wall_now=wall, clean=self._clean
+        )
 
     def _deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
         """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
@@ -533,7 +519,12 @@ class _TokenClientBase:
         if raw is None:
             raise exc
         return error_from_body(
-            raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
+            raw.status_code,
+            raw.headers,
+            raw.content,
+            url=str(raw.request.url),
+            wall_now=wall,
+            clean=self._clean,
         )
 
     def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
@@ -571,6 +562,7 @@ class TokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -587,10 +579,14 @@ class TokenClient(_TokenClientBase):
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
+        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        httpx_args: dict[str, Any] = {}
         if http_client is not None:
             httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
+        # Our own connections bound every socket operation by the try's deadline; a proxy
+        # from the environment keeps httpx's transport (a transport of ours would bypass it).
+        self._deadline_transport = http_client is None and not env_proxy_for(self._url)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -707,11 +703,17 @@ class TokenClient(_TokenClientBase):
         # (as __cause__ or __context__) holds the request, and its headers the Basic value.
         failure: TokenError | None = None
         try:
-            response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
+            raw = send_bounded(
+                self._api.get_httpx_client(),
+                generate_auth_access_token._get_kwargs(body=self._body),
+                self._max_response_bytes,
+            )
+            _last_response.set(raw)
+            response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
@@ -755,6 +757,7 @@ class AsyncTokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -776,7 +779,8 @@ class AsyncTokenClient(_TokenClientBase):
             weakref.WeakKeyDictionary()
         )
         self._locks_guard = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
+        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        httpx_args: dict[str, Any] = {}
         if http_client is not None:
             httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
@@ -903,19 +907,23 @@ class AsyncTokenClient(_TokenClientBase):
         try:
             # The asyncio timeout also covers a server that drips its status line or headers.
             async with asyncio.timeout(self._request_limit):
-                response = await generate_auth_access_token.asyncio_detailed(
-                    client=self._api, body=self._body
+                raw = await asend_bounded(
+                    self._api.get_async_httpx_client(),
+                    generate_auth_access_token._get_kwargs(body=self._body),
+                    self._max_response_bytes,
                 )
+            _last_response.set(raw)
+            response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
         except TimeoutError:
             failure = TokenTransportError(
                 f"no usable response from {self._url}: no complete response within "
                 f"timeout={self._request_limit} s",
                 retryable=True,
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)

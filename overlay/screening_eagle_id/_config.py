@@ -131,6 +131,10 @@ def read_profile(
     except tomllib.TOMLDecodeError as exc:
         # The message carries the line and column ("... (at line 3, column 7)").
         raise ConfigurationError(f"credentials file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"credentials file {path} is not a credentials file: nested too deeply"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise ConfigurationError(f"cannot read credentials file {path}: {reason}") from None

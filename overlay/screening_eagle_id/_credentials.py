@@ -6,8 +6,8 @@ import base64
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
-from urllib.parse import quote_plus
+from typing import Literal, get_args
+from urllib.parse import quote, quote_plus
 
 from attrs import field, frozen
 
@@ -24,6 +24,7 @@ __all__ = [
     "credentials_path",
     "load_profile",
     "resolve_config",
+    "secret_forms",
 ]
 
 ClientAuth = Literal["basic", "basic_raw"]
@@ -65,6 +66,16 @@ class ClientCredentials:
     def basic_value(self, client_auth: ClientAuth = "basic") -> str:
         """The base64 part of the `Authorization: Basic ...` header; see `basic_value()`."""
         return basic_value(self.client_id, self.client_secret, client_auth)
+
+
+def secret_forms(client_id: str, client_secret: str) -> tuple[str, ...]:
+    """Every form in which a token request may carry the secret, for `scrub()`: as is,
+    form-urlencoded (`+` or `%20` for a space), and both Basic header values with the
+    decoded `id:secret` pairs they hold."""
+    forms = {client_secret, quote_plus(client_secret, safe=""), quote(client_secret, safe="")}
+    for client_auth in get_args(ClientAuth):
+        forms.add(basic_value(client_id, client_secret, client_auth))
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def basic_value(client_id: str, client_secret: str, client_auth: ClientAuth = "basic") -> str:

@@ -177,8 +177,7 @@ def check_token_type(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise EntryError("token_type is missing or not a string")
     if value.lower() != "bearer":
-        shown = value[:20] if value.isascii() and value.isprintable() else "(unprintable)"
-        raise EntryError(f"token_type {shown!r} is not Bearer")
+        raise EntryError("token_type is not Bearer")
     return value
 
 

@@ -4,7 +4,9 @@ POSIX only: the cross-process lock is `fcntl.flock`. A flock belongs to an open 
 kernel drops it the moment its holder exits, even by `kill -9`; a lock *file* whose existence
 means "locked" would instead outlive a crashed holder and need stale-lock guessing.
 
-On disk, in a folder only we may write to (created 0700):
+On disk, in a folder only we may write to (created 0700), opened once (never through a
+symlink) and checked; every file operation after that is relative to that descriptor
+(`dir_fd=`, `O_NOFOLLOW`), so a folder path swapped for a symlink later is never followed:
 
 * `<key>.json` -- one token in the entry format of `_entry.py` (never the client secret; at
   most `MAX_ENTRY_BYTES`, a larger file is not even read), mode 0600,
@@ -28,7 +30,7 @@ import contextlib
 import errno
 import logging
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -39,7 +41,7 @@ from ._cachedir import (
     KEY_PATTERN,
     UnusableFile,
     default_cache_folder,
-    prepare_dir,
+    open_dir,
     read_entry_file,
     reason,
 )
@@ -94,37 +96,50 @@ class FileCache:
             )
         self._dir = Path(path) if path is not None else default_cache_dir()
         self._lock_timeout = lock_timeout
-        prepare_dir(self._dir)
+        # Every file operation is relative to this descriptor of the folder as checked: a
+        # path swapped for a symlink afterwards is never followed.
+        self._fd = open_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self._dir)!r})"
+
+    def close(self) -> None:
+        """Close the folder's descriptor (also done when the cache is garbage collected)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     @property
     def path(self) -> Path:
         """The folder the token files are in."""
         return self._dir
 
-    def _file(self, key: str, suffix: str) -> Path:
+    def _file(self, key: str, suffix: str) -> str:
+        """The name, inside the folder, of `key`'s file (for `dir_fd=` calls)."""
         if not KEY_PATTERN.fullmatch(key):
             raise ValueError("a cache key must be a cache_key() digest")
-        return self._dir / f"{key}{suffix}"
+        return f"{key}{suffix}"
 
     # -- TokenCache -------------------------------------------------------------------------
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also for an unusable file, logged)."""
-        path = self._file(key, ".json")
+        name = self._file(key, ".json")
         try:
-            raw = read_entry_file(path)
+            raw = read_entry_file(name, dir_fd=self._fd)
         except UnusableFile as exc:
-            _ignored(path, str(exc))
+            _ignored(self._dir / name, str(exc))
             return None
         if raw is None:
             return None
         try:
             return Token.from_entry(decode_entry(raw))
         except EntryError as exc:  # the reason never holds the content
-            _ignored(path, f"not a cached token ({exc})")
+            _ignored(self._dir / name, f"not a cached token ({exc})")
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -133,34 +148,41 @@ class FileCache:
         A failed write (disk full, folder made read-only, ...) is logged, not raised: the
         caller already has its token, and the next fetch tries again.
         """
-        path = self._file(key, ".json")
+        name = self._file(key, ".json")
         data = encode_entry(token.to_entry())
         try:
-            self._write(key, path, data)
+            self._write(key, name, data)
         except OSError as exc:
-            logger.warning("token cache: cannot write %s (%s); not cached", path, reason(exc))
+            logger.warning(
+                "token cache: cannot write %s (%s); not cached", self._dir / name, reason(exc)
+            )
             return
         self._sweep_temps(key)
 
-    def _write(self, key: str, path: Path, data: bytes) -> None:
-        # mkstemp opens O_EXCL with mode 0600: no other user can ever read the bytes.
-        fd, temp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self._dir)
+    def _write(self, key: str, name: str, data: bytes) -> None:
+        # O_EXCL with mode 0600 (as mkstemp, but relative to the folder's descriptor): no
+        # other user can ever read the bytes, and no planted name is followed.
+        temp = f".{key}.{secrets.token_hex(8)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temp, flags, 0o600, dir_fd=self._fd)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(temp, path)
+            os.replace(temp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp, dir_fd=self._fd)
             raise
-        _fsync_dir(self._dir)
+        # Make the rename durable: without this a power cut can bring the old file back.
+        with contextlib.suppress(OSError):  # some filesystems refuse fsync on a folder
+            os.fsync(self._fd)
 
     def delete(self, key: str) -> None:
         """Forget `key` (no error when absent)."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._file(key, ".json"))
+            os.unlink(self._file(key, ".json"), dir_fd=self._fd)
 
     def lock(self, key: str) -> AbstractContextManager[bool]:
         """Serialise token fetches for `key` across processes; yields whether it was locked.
@@ -180,9 +202,9 @@ class FileCache:
             deadline = time.monotonic() + self._lock_timeout
             delay = _POLL_FIRST
             token_file = self._file(key, ".json")
-            seen = _identity(token_file)
+            seen = self._identity(token_file)
             while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
+                if self._identity(token_file) not in (seen, None):
                     yield False  # the holder stored a token: read it, stop waiting
                     return
                 if time.monotonic() >= deadline:
@@ -227,9 +249,9 @@ class FileCache:
             deadline = loop.time() + self._lock_timeout
             delay = _POLL_FIRST
             token_file = self._file(key, ".json")
-            seen = _identity(token_file)
+            seen = self._identity(token_file)
             while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
+                if self._identity(token_file) not in (seen, None):
                     yield False  # the holder stored a token: read it, stop waiting
                     return
                 if loop.time() >= deadline:
@@ -248,35 +270,40 @@ class FileCache:
     # -- helpers -------------------------------------------------------------------------------
 
     def _open_lock(self, key: str) -> int | None:
-        path = self._file(key, ".lock")
+        name = self._file(key, ".lock")
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            return os.open(
+                name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self._fd
+            )
         except OSError as exc:
             # The lock only saves requests; without it we still fetch correctly.
             logger.warning(
                 "token cache: cannot open lock file %s (%s); fetching without the lock",
-                path,
+                self._dir / name,
                 reason(exc),
             )
             return None
+
+    def _identity(self, name: str) -> tuple[int, int, int] | None:
+        """Which file is at `name` now: every `set()` renames a new inode into place."""
+        try:
+            info = os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino, info.st_mtime_ns
 
     def _sweep_temps(self, key: str) -> None:
         """Remove temp files a crashed writer left behind (old ones only: a young one may be
         another process's write in progress)."""
         cutoff = time.time() - _STALE_TEMP
-        for temp in self._dir.glob(f".{key}.*.tmp"):
-            with contextlib.suppress(OSError):
-                if temp.lstat().st_mtime < cutoff:
-                    temp.unlink()
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """Which file is at `path` now: every `set()` renames a new inode into place."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino, info.st_mtime_ns
+        prefix = f".{key}."
+        with contextlib.suppress(OSError), os.scandir(self._fd) as entries:
+            for entry in entries:
+                if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.name, dir_fd=self._fd)
 
 
 def _try_flock(fd: int) -> bool:
@@ -287,20 +314,6 @@ def _try_flock(fd: int) -> bool:
             return False
         raise
     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename durable: without this a power cut can bring the old file back."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:  # pragma: no cover - e.g. a filesystem that cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on a folder
-        pass
-    finally:
-        os.close(fd)
 
 
 def _ignored(path: Path, why: str) -> None:

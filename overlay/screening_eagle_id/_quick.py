@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ._cachedir import StrPath, UnusableFile, check_dir, default_cache_folder, read_entry_file
+from ._cachedir import StrPath, UnusableFile, default_cache_folder, open_dir, read_entry_file
 from ._entry import Entry, EntryError, binding_key, cache_key, decode, verify
 from ._exceptions import ConfigurationError
 from ._expiry import hard_expiry
@@ -41,16 +41,21 @@ def cached_entry(
     folder = folder if folder is not None else default_cache_folder()
     scopes = tuple(scopes)
     try:
-        check_dir(folder)
+        dir_fd = open_dir(folder, create=False)
+    except ConfigurationError:
+        return None  # missing, a symlink, not safely ours: the full client creates or refuses
+    try:
         key = cache_key(url, client_id, scopes)
-        raw = read_entry_file(os.path.join(folder, f"{key}.json"))
+        raw = read_entry_file(f"{key}.json", dir_fd=dir_fd)
         if raw is None:
             return None
         entry = _as_a_token_keeps_it(decode(raw))
         wall = time.time() if now is None else now
         verify(entry, key=binding_key(client_secret, key), scopes=scopes, now=wall)
-    except (ConfigurationError, UnusableFile, EntryError, ValueError, OverflowError, OSError):
+    except (UnusableFile, EntryError, ValueError, OverflowError, OSError):
         return None
+    finally:
+        os.close(dir_fd)
     issued = datetime.fromtimestamp(entry.issued_at, tz=UTC)
     lifetime = (datetime.fromtimestamp(entry.expires_at, tz=UTC) - issued).total_seconds()
     # The client's test, on its clock anchored at `wall`: now >= anchor + lifetime - leeway.

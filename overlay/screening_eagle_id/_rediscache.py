@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._entry import EntryError
+from ._entry import MAX_ENTRY_BYTES, EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
@@ -54,9 +54,51 @@ __all__ = ["AsyncRedisCache", "RedisCache"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Deletes the lock only if it still holds our owner value (atomic in Redis).
+# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>". Redis's own clock,
+# so every host measures a lock's age alike.
+_NOW_MS = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# Takes the lock if free, or if stale: no TTL, no heartbeat for longer than the TTL
+# (ARGV[2] ms), not a string, or a foreign value with a TTL longer than ours. 1 if taken.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local ttl = tonumber(ARGV[2])
+local value = ARGV[1] .. ':' .. now
+if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
+    return 1
+end
+local stale = redis.call('type', KEYS[1]).ok ~= 'string'
+if not stale then
+    local pttl = redis.call('pttl', KEYS[1])
+    local beat = tonumber(string.match(redis.call('get', KEYS[1]), ':(%d+)$') or '')
+    stale = pttl == -1 or (beat ~= nil and now - beat > ttl) or (beat == nil and pttl > ttl)
+end
+if stale then
+    redis.call('set', KEYS[1], value, 'PX', ttl)
+    return 1
+end
+return 0
+"""
+)
+# The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
+_EXTEND = (
+    _NOW_MS
+    + """
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now, 'PX', tonumber(ARGV[2]))
+    return 1
+end
+return 0
+"""
+)
+# Deletes the lock only if it is still ours (atomic in Redis).
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
     return redis.call('del', KEYS[1])
 end
 return 0
@@ -144,7 +186,9 @@ class _RedisCacheBase:
         return f"{self._prefix}lock:{key}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
-        if raw is None:
+        # Read with GETRANGE (at most MAX_ENTRY_BYTES + 1 bytes, never a 64 MiB planted value):
+        # a missing key reads as empty.
+        if not raw:
             return None
         try:
             return Token.from_entry(decode_entry(raw))
@@ -243,6 +287,8 @@ class RedisCache(_RedisCacheBase):
                 f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
             )
         self._client = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
         self._release = client.register_script(_RELEASE)
 
     def get(self, key: str) -> Token | None:
@@ -250,7 +296,7 @@ class RedisCache(_RedisCacheBase):
         if self._skipping():
             return None
         try:
-            raw = self._client.get(self._token_key(key))
+            raw = self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -299,14 +345,14 @@ class RedisCache(_RedisCacheBase):
         while not self._skipping():
             try:
                 with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
+                    self._acquire(keys=[name], args=[owner, ttl_ms], client=pipe)
+                    pipe.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
                     locked, entry = pipe.execute()
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -315,14 +361,34 @@ class RedisCache(_RedisCacheBase):
                 break
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = self._heartbeat(name, owner, ttl_ms) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.set()
             if acquired:
                 try:
                     self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)  # it expires by itself
+
+    def _heartbeat(self, name: str, owner: str, ttl_ms: int) -> threading.Event:
+        """Extend the held lock every third of its TTL until the returned event is set: a
+        fetch longer than `lock_timeout` keeps it, a crashed holder's lapses."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(ttl_ms / 3000):
+                try:
+                    if not self._extend(keys=[name], args=[owner, ttl_ms]):
+                        return  # no longer ours
+                except self._errors as exc:
+                    self._failed("lock heartbeat", exc)
+                    return
+
+        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+        return stop
 
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
@@ -365,6 +431,8 @@ class AsyncRedisCache(_RedisCacheBase):
                 f"redis.Redis), not {type(url_or_client).__name__}"
             )
         self._client = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
         self._release = client.register_script(_RELEASE)
 
     async def aget(self, key: str) -> Token | None:
@@ -372,7 +440,7 @@ class AsyncRedisCache(_RedisCacheBase):
         if self._skipping():
             return None
         try:
-            raw = await self._client.get(self._token_key(key))
+            raw = await self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -420,14 +488,14 @@ class AsyncRedisCache(_RedisCacheBase):
         while not self._skipping():
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
+                    await self._acquire(keys=[name], args=[owner, ttl_ms], client=pipe)
+                    pipe.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
                     locked, entry = await pipe.execute()
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -436,14 +504,30 @@ class AsyncRedisCache(_RedisCacheBase):
                 break
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = asyncio.ensure_future(self._aheartbeat(name, owner, ttl_ms)) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
             if acquired:
                 try:
                     await self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)
+
+    async def _aheartbeat(self, name: str, owner: str, ttl_ms: int) -> None:
+        """`RedisCache._heartbeat` as a task: extends the held lock until cancelled."""
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            try:
+                if not await self._extend(keys=[name], args=[owner, ttl_ms]):
+                    return
+            except self._errors as exc:
+                self._failed("lock heartbeat", exc)
+                return
 
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
