@@ -35,7 +35,7 @@ from ._entry import Entry, EntryError, cache_key, decode
 from ._exceptions import ConfigurationError, TokenError
 from ._version import __version__
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see _quick.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
 if TYPE_CHECKING:
     from argparse import ArgumentParser, HelpFormatter
     from typing import Any, TextIO

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError, InsecureTransportError
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see _quick.py)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
 if TYPE_CHECKING:
     from pathlib import Path
 
