@@ -15,10 +15,10 @@ others may read) is an error of its own, reported as such.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError, InsecureTransportError
 
@@ -72,6 +72,13 @@ CLI_NAMES: Mapping[str, str | None] = {
 }
 
 _PROFILE_KEYS = ("client_id", "client_secret", "url", "scope")
+# scheme://authority/path?query#fragment (RFC 3986 §3), by hand: urllib.parse (and the
+# ipaddress module it imports) would cost a cached `eagle-id token` several milliseconds.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?P<rest>.*)",
+    re.DOTALL,
+)
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -284,32 +291,46 @@ def canonical_url(
     to a host that is not loopback unless `allow_insecure_http` (`InsecureTransportError`).
     The one form the client requests and caches under, and the quick cached path reads.
     """
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        # Not echoed: a malformed URL may well carry a password.
-        raise ConfigurationError("the token endpoint URL is not a valid URL") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+    text = url.strip()
+    parts = _URL.fullmatch(text)
+    if parts is None:
+        shown = "it" if "@" in text else repr(url)  # a mangled URL may still hold a password
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {shown}")
+    scheme, authority, path, rest = parts.group("scheme", "authority", "path", "rest")
+    if "@" in authority:  # checked first: what follows may echo the URL, never a password
         raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    scheme = parts.scheme.lower()
+    host, port = _host_and_port(authority)
+    scheme = scheme.lower()
     if scheme not in _DEFAULT_PORTS or not host:
         raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
+    if rest:
         raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
     if scheme == "http" and not allow_insecure_http and not is_loopback(host):
         raise InsecureTransportError(
             f"refusing to send client credentials over plain http to {host}; use "
             f"https, or {names['insecure']} if the network is trusted"
         )
-    path = parts.path.rstrip("/")
+    path = path.rstrip("/")
     if path.endswith(TOKEN_PATH):
         path = path[: -len(TOKEN_PATH)].rstrip("/")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return f"{scheme}://{netloc}{path}"
+
+
+def _host_and_port(authority: str) -> tuple[str, int | None]:
+    """The lower-case host (brackets off an IPv6 literal) and the port of `host[:port]`."""
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        if not bracket or not _IPV6.fullmatch(host) or (after and not after.startswith(":")):
+            raise ConfigurationError("the token endpoint URL is not a valid URL")
+        port_text = after[1:]
+    else:
+        host, _, port_text = authority.partition(":")
+    if port_text and not (port_text.isascii() and port_text.isdigit() and int(port_text) < 65536):
+        raise ConfigurationError("the token endpoint URL is not a valid URL")
+    return host.lower(), int(port_text) if port_text else None
 
 
 def normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
