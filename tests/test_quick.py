@@ -9,15 +9,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from live_server import LiveServer
 from screening_eagle_id import ClientCredentials, FileCache, TokenClient, TokenError
 from screening_eagle_id._entry import Entry, binding_key, decode, encode, sign
-from screening_eagle_id._quick import cached_entry
+from screening_eagle_id._quick import _microseconds, cached_entry
 
 SCOPES = ("openid", "inspect")
+_ONE_MICROSECOND = datetime.fromtimestamp(0.000001, tz=UTC) - datetime.fromtimestamp(0, tz=UTC)
 # What must not be imported on a cache hit.
 HEAVY = {
     "httpx",
@@ -216,3 +220,20 @@ def test_a_cache_hit_imports_no_httpx_attrs_or_generated_client_and_prints_what_
     refreshed = eagle_id("token", "--refresh")
     assert HEAVY & _imported(refreshed.stderr)
     assert refreshed.stdout != plain.stdout
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats(min_value=0.0, max_value=253402300799.0))
+@example(0.0000005)
+@example(0.0000015)
+@example(1764639000.9999995)
+@example(1764639000.1234565)
+@example(253402300799.0)
+@example(1e-300)
+def test_times_round_to_microseconds_as_datetime_does(timestamp: float) -> None:
+    """The quick path rounds cached times without datetime; it must agree with it exactly."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    micros = _microseconds(timestamp)
+    assert micros / 1_000_000 == moment.timestamp()
+    assert micros == (moment - datetime.fromtimestamp(0, tz=UTC)) // _ONE_MICROSECOND
+    assert _microseconds(micros / 1_000_000) == micros

@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from . import _config
@@ -353,6 +352,8 @@ def _rows(dir_fd: int, now: float) -> list[dict[str, Any]]:
 
 
 def _utc(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

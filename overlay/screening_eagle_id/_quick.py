@@ -14,10 +14,10 @@ caller runs the full client, which fetches, logs or reports exactly as it always
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from ._cachedir import StrPath, UnusableFile, default_cache_folder, open_dir, read_entry_file
 from ._entry import Entry, EntryError, binding_key, cache_key, decode, verify
@@ -56,8 +56,7 @@ def cached_entry(
         return None
     finally:
         os.close(dir_fd)
-    issued = datetime.fromtimestamp(entry.issued_at, tz=UTC)
-    lifetime = (datetime.fromtimestamp(entry.expires_at, tz=UTC) - issued).total_seconds()
+    lifetime = (_microseconds(entry.expires_at) - _microseconds(entry.issued_at)) / 1_000_000
     # The client's test, on its clock anchored at `wall`: now >= anchor + lifetime - leeway.
     if hard_expiry(entry.issued_at - wall, lifetime) <= 0.0:
         return None
@@ -68,6 +67,22 @@ def _as_a_token_keeps_it(entry: Entry) -> Entry:
     """The entry with its times as a `Token` holds them (datetimes: whole microseconds), so
     the binding is checked on, and the command prints, the very values the full client has."""
     return entry._replace(
-        issued_at=datetime.fromtimestamp(entry.issued_at, tz=UTC).timestamp(),
-        expires_at=datetime.fromtimestamp(entry.expires_at, tz=UTC).timestamp(),
+        issued_at=_microseconds(entry.issued_at) / 1_000_000,
+        expires_at=_microseconds(entry.expires_at) / 1_000_000,
     )
+
+
+def _microseconds(timestamp: float) -> int:
+    """Whole microseconds since the epoch, rounded as `datetime.fromtimestamp()` rounds
+    (CPython's _PyTime_ObjectToTimeval, half to even), so that `/ 1_000_000` equals
+    `datetime.fromtimestamp(timestamp, UTC).timestamp()` for every timestamp an entry may
+    hold; without importing datetime (a few ms of a cache hit). A test compares the two."""
+    fraction, whole = math.modf(timestamp)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1.0
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1.0
+    return int(whole) * 1_000_000 + micros
