@@ -4,7 +4,7 @@ A shell script calls `eagle-id token` once per API call; on a cache hit, importi
 attrs and the generated client would cost ten times the file read. So the command line asks
 `cached_entry()` first, which judges the cached entry exactly as `TokenClient` with a
 `FileCache` does, from the same code: the folder and file checks of `_cachedir.py`, the
-entry's shape, secret binding, scopes and issue time (`_entry.load`), the hard expiry
+entry's shape, secret binding, scopes and issue time (`_entry.decode`, `verify`), the hard expiry
 (`_expiry.py`), and times rounded to microseconds as a `Token` keeps them.
 
 It answers only a hit the full client would serve as it is. Anything else (no folder, no
