@@ -23,7 +23,6 @@ import asyncio
 import contextvars
 import copy
 import functools
-import ipaddress
 import logging
 import os
 import random as _random
@@ -35,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
-from attrs import frozen
+from attrs import evolve, frozen
 from screening_eagle_id_client import AuthenticatedClient
 from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
@@ -44,15 +43,10 @@ from screening_eagle_id_client.types import Response
 from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
+from ._config import canonical_url, normalise_scope
 from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._entry import EntryError, binding_key, verify
-from ._exceptions import (
-    ConfigurationError,
-    InsecureTransportError,
-    TokenError,
-    TokenTransportError,
-    scrub,
-)
+from ._exceptions import ConfigurationError, TokenError, TokenTransportError, scrub
 from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._response import (
     error_fields,
@@ -268,43 +262,15 @@ def _copy_or_none(exc: Exception) -> Exception | None:
         return None
 
 
-def _is_loopback(host: str) -> bool:
-    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
-    # the resolver, and credentials must not depend on it.
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str, allow_insecure_http: bool) -> str:
+    """The canonical base URL (see `canonical_url()`), also checked the way httpx parses it."""
+    canonical = canonical_url(url, allow_insecure_http=allow_insecure_http)
     try:
-        parsed = httpx.URL(url)
+        httpx.URL(canonical)
     except httpx.InvalidURL:
         # Not echoed: a malformed URL may well carry a password.
         raise ConfigurationError("the token endpoint URL is not a valid URL") from None
-    if parsed.userinfo:
-        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
-        raise InsecureTransportError(
-            f"refusing to send client credentials over plain http to {parsed.host}; use "
-            "https, or pass allow_insecure_http=True if the network is trusted"
-        )
-    return str(parsed).rstrip("/")
-
-
-def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
-    items = scope.split() if isinstance(scope, str) else [s for part in scope for s in part.split()]
-    unique = tuple(dict.fromkeys(items))
-    if not unique:
-        raise ConfigurationError("scope is empty; the token endpoint requires at least one")
-    return unique
+    return canonical
 
 
 class _TokenClientBase:
@@ -332,7 +298,7 @@ class _TokenClientBase:
         )
         self._url = _check_url(config.url, allow_insecure_http)
         self._credentials = config.credentials
-        self._scopes = _normalise_scope(config.scope)
+        self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
         self._body = TokenRequest(
             grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
@@ -413,7 +379,7 @@ class _TokenClientBase:
 
     @property
     def url(self) -> str:
-        """The token endpoint's base URL."""
+        """The token endpoint's base URL (canonical: a full token URL loses the spec's path)."""
         return self._url
 
     @property
@@ -550,9 +516,10 @@ class _TokenClientBase:
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
+            token = parse_token_response(
                 parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
-            ).bound(self._binding)
+            )
+            return evolve(token, client_id=self._credentials.client_id).bound(self._binding)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())

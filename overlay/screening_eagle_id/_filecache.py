@@ -30,16 +30,22 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import secrets
-import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._cachedir import (
+    KEY_PATTERN,
+    UnusableFile,
+    default_cache_folder,
+    open_dir,
+    read_entry_file,
+    reason,
+)
+from ._entry import EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
@@ -54,8 +60,6 @@ __all__ = ["FileCache", "default_cache_dir"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Keys are `cache_key()` hex digests; anything else must not become a path.
-_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 # Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
@@ -65,9 +69,7 @@ _STALE_TEMP = 60.0
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
     as the XDG spec says)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "eagle-id"
+    return Path(default_cache_folder())
 
 
 class FileCache:
@@ -96,7 +98,7 @@ class FileCache:
         self._lock_timeout = lock_timeout
         # Every file operation is relative to this descriptor of the folder as checked: a
         # path swapped for a symlink afterwards is never followed.
-        self._fd = _open_dir(self._dir)
+        self._fd = open_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self._dir)!r})"
@@ -118,7 +120,7 @@ class FileCache:
 
     def _file(self, key: str, suffix: str) -> str:
         """The name, inside the folder, of `key`'s file (for `dir_fd=` calls)."""
-        if not _KEY.fullmatch(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise ValueError("a cache key must be a cache_key() digest")
         return f"{key}{suffix}"
 
@@ -127,42 +129,17 @@ class FileCache:
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also for an unusable file, logged)."""
         name = self._file(key, ".json")
-        path = self._dir / name
         try:
-            fd = os.open(
-                name,
-                os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                dir_fd=self._fd,
-            )
-        except FileNotFoundError:
+            raw = read_entry_file(name, dir_fd=self._fd)
+        except UnusableFile as exc:
+            _ignored(self._dir / name, str(exc))
             return None
-        except OSError as exc:  # a symlink (ELOOP), no permission, ...
-            _ignored(path, f"cannot open it ({_reason(exc)})")
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                _ignored(path, "not a regular file")
-                return None
-            if info.st_uid != os.geteuid():
-                _ignored(path, "owned by another user")
-                return None
-            if info.st_mode & 0o077:
-                _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
-                return None
-            raw = _read(fd, MAX_ENTRY_BYTES + 1)
-        except OSError as exc:
-            _ignored(path, f"cannot read it ({_reason(exc)})")
-            return None
-        finally:
-            os.close(fd)
-        if len(raw) > MAX_ENTRY_BYTES:
-            _ignored(path, "too large")
+        if raw is None:
             return None
         try:
             return Token.from_entry(decode_entry(raw))
         except EntryError as exc:  # the reason never holds the content
-            _ignored(path, f"not a cached token ({exc})")
+            _ignored(self._dir / name, f"not a cached token ({exc})")
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -177,7 +154,7 @@ class FileCache:
             self._write(key, name, data)
         except OSError as exc:
             logger.warning(
-                "token cache: cannot write %s (%s); not cached", self._dir / name, _reason(exc)
+                "token cache: cannot write %s (%s); not cached", self._dir / name, reason(exc)
             )
             return
         self._sweep_temps(key)
@@ -303,7 +280,7 @@ class FileCache:
             logger.warning(
                 "token cache: cannot open lock file %s (%s); fetching without the lock",
                 self._dir / name,
-                _reason(exc),
+                reason(exc),
             )
             return None
 
@@ -329,46 +306,6 @@ class FileCache:
                         os.unlink(entry.name, dir_fd=self._fd)
 
 
-def _open_dir(path: Path) -> int:
-    """Create the cache folder 0700 if missing, open it (never through a symlink) and refuse
-    it unless it is safely ours; the descriptor, checked once, is what the cache uses."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():
-            raise ConfigurationError(
-                f"refusing token cache folder {path}: it is a symlink; use the real folder"
-            ) from None
-        raise ConfigurationError(
-            f"token cache folder {path} is not usable: {_reason(exc)}"
-        ) from None
-    try:
-        _check_dir(path, os.fstat(fd))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _check_dir(path: Path, info: os.stat_result) -> None:
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"token cache folder {path} is not a folder")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: it belongs to another user (uid {info.st_uid})"
-        )
-    if info.st_mode & 0o022:
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: other users may write to it "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
-        )
-    if info.st_mode & 0o300 != 0o300:
-        raise ConfigurationError(f"token cache folder {path} is not writable")
-
-
 def _try_flock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -377,22 +314,6 @@ def _try_flock(fd: int) -> bool:
             return False
         raise
     return True
-
-
-def _read(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 def _ignored(path: Path, why: str) -> None:
