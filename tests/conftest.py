@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,17 @@ sub = "1302"
 email = "test@example.com"
 name = "Test User"
 """
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hermetic runs: the caller's `EAGLE_ID_*` variables (say `EAGLE_ID_SCOPE=admin` exported
+    in their shell) and their credentials file (`~/.config/eagle-id`) never reach a test or a
+    subprocess it starts. Tests that want them set them."""
+    for name in [name for name in os.environ if name.startswith("EAGLE_ID_")]:
+        del os.environ[name]
+    config_home = tempfile.mkdtemp(prefix="eagle-id-tests-config-")
+    os.environ["XDG_CONFIG_HOME"] = config_home
+    config.add_cleanup(lambda: shutil.rmtree(config_home, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

@@ -478,6 +478,37 @@ def test_bad_urls_are_configuration_errors(url: str) -> None:
         TokenClient(url, CREDS, scope="openid")
 
 
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("https://ID.Example.com", "https://id.example.com"),
+        ("https://id.example.com:443/", "https://id.example.com"),
+        ("https://id.example.com/api/id/v1/auth/token", "https://id.example.com"),
+        ("https://id.example.com/api/id/v1/auth/token/", "https://id.example.com"),
+        ("https://id.example.com:8443/id/api/id/v1/auth/token", "https://id.example.com:8443/id"),
+        ("http://[::1]:8000/api/id/v1/auth/token", "http://[::1]:8000"),
+    ],
+)
+def test_the_url_is_canonical_and_may_be_the_full_token_url(given: str, canonical: str) -> None:
+    endpoint = Endpoint()
+    tc = TokenClient(
+        given,
+        CREDS,
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(endpoint)),
+    )
+    assert tc.url == canonical
+    assert tc.cache_key == TokenClient(canonical, CREDS, scope="openid").cache_key
+    tc.get_token()
+    assert str(endpoint.requests[0].url) == canonical + "/api/id/v1/auth/token"
+
+
+def test_the_full_token_url_of_a_live_server(reference_server: LiveServer) -> None:
+    creds = ClientCredentials(reference_server.client_id, reference_server.client_secret)
+    with TokenClient(reference_server.token_url, creds, scope="openid") as tc:
+        assert tc.get_token().scope == {"openid"}
+
+
 def test_empty_scope_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="scope"):
         TokenClient(URL, CREDS, scope="  ")

@@ -67,6 +67,7 @@ def make(clock: Clock, retry: RetryPolicy | None = None) -> TokenEngine:
         clock=clock,
         random=lambda: RAND,
         scope=SCOPE,
+        client_id="me",
         binding=lambda: KEY,
     )
 
@@ -173,6 +174,7 @@ def test_a_cold_cache_fetches_once_stores_and_releases_every_lock() -> None:
     # Bound to this client's secret before it was stored (Token equality ignores `binding`).
     assert engine._entry.token.binding == token("a", key=KEY).binding
     assert engine._entry.token.binding != token("a", key=OTHER_KEY).binding
+    assert engine._entry.token.client_id == "me"  # recorded with it (`eagle-id cache list`)
 
 
 # What the shared cache holds -> adopted (no request), a silent miss (valid entry, no longer

@@ -29,12 +29,13 @@ from . import _effects as fx
 from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
+from ._config import normalise_scope
 from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._drive import adrive, drive
 from ._engine import RetryPolicy, TokenEngine
 from ._entry import binding_key
-from ._exceptions import ConfigurationError, scrub
+from ._exceptions import scrub
 from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
 
@@ -44,14 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
 logger = logging.getLogger("screening_eagle_id")
-
-
-def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
-    items = scope.split() if isinstance(scope, str) else [s for part in scope for s in part.split()]
-    unique = tuple(dict.fromkeys(items))
-    if not unique:
-        raise ConfigurationError("scope is empty; the token endpoint requires at least one")
-    return unique
 
 
 class _TokenClientBase(TokenEngine):
@@ -82,7 +75,7 @@ class _TokenClientBase(TokenEngine):
         )
         self._url = check_url(config.url, allow_insecure_http)
         self._credentials = config.credentials
-        self._scopes = _normalise_scope(config.scope)
+        self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
         body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
@@ -93,6 +86,7 @@ class _TokenClientBase(TokenEngine):
             clock=clock or SYSTEM_CLOCK,
             random=random,
             scope=self._scope_set,
+            client_id=config.credentials.client_id,
             binding=partial(binding_key, secret, self._key),
         )
         is_async = isinstance(self, AsyncTokenClient)
@@ -121,7 +115,7 @@ class _TokenClientBase(TokenEngine):
 
     @property
     def url(self) -> str:
-        """The token endpoint's base URL."""
+        """The token endpoint's base URL (canonical: a full token URL loses the spec's path)."""
         return self._url
 
     @property

@@ -3,7 +3,6 @@ and a caller's `http_client=` plugged in as the transport of our own thin client
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import ssl
@@ -12,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import ConfigurationError, InsecureTransportError
+from ._config import canonical_url
+from ._exceptions import ConfigurationError
 from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._transport import forget_cookies
 
@@ -130,34 +130,13 @@ def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError
     )
 
 
-def _is_loopback(host: str) -> bool:
-    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
-    # the resolver, and credentials must not depend on it.
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, allow_insecure_http: bool) -> str:
-    """`url` checked and without a trailing slash; ConfigurationError or
-    InsecureTransportError (plain http to a non-loopback host) otherwise."""
+    """The canonical base URL (see `canonical_url()`), also checked the way httpx parses it:
+    ConfigurationError, or InsecureTransportError for plain http to a non-loopback host."""
+    canonical = canonical_url(url, allow_insecure_http=allow_insecure_http)
     try:
-        parsed = httpx.URL(url)
+        httpx.URL(canonical)
     except httpx.InvalidURL:
         # Not echoed: a malformed URL may well carry a password.
         raise ConfigurationError("the token endpoint URL is not a valid URL") from None
-    if parsed.userinfo:
-        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
-        raise InsecureTransportError(
-            f"refusing to send client credentials over plain http to {parsed.host}; use "
-            "https, or pass allow_insecure_http=True if the network is trusted"
-        )
-    return str(parsed).rstrip("/")
+    return canonical

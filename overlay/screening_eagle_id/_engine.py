@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from ._clock import Clock
 from ._drive import Flow
@@ -112,12 +112,15 @@ class TokenEngine:
         clock: Clock,
         random: Callable[[], float],
         scope: frozenset[str],
+        client_id: str,
         binding: Callable[[], bytes],
     ) -> None:
-        """`scope`: the scopes requested; `binding()`: this client's cache-entry binding key
-        (`_entry.binding_key`, costly: called once, on the first cache read or fetch)."""
+        """`scope`: the scopes requested; `client_id`: recorded on each token fetched;
+        `binding()`: this client's cache-entry binding key (`_entry.binding_key`, costly:
+        called once, on the first cache read or fetch)."""
         self._retry = retry
         self._scope_set = scope
+        self._client_id = client_id
         self._binding_of = binding
         self._binding_memo: bytes | None = None
         # Bound once: the hot path calls self._monotonic() and nothing else.
@@ -248,7 +251,7 @@ class TokenEngine:
             anchor, wall = self._monotonic(), self._wall()
             result = yield Send(anchor, wall, tries, policy is _SINGLE_TRY)
             if isinstance(result, Token):
-                return result.bound(self._binding), anchor
+                return evolve(result, client_id=self._client_id).bound(self._binding), anchor
             if not result.retryable or tries >= policy.attempts:
                 raise result
             delay = policy.delay(tries, result, self._random())

@@ -8,7 +8,10 @@ An entry is one JSON object (compact, UTF-8, at most `MAX_ENTRY_BYTES`)::
 
     {"v": 1, "access_token": ..., "token_type": "Bearer", "scope": "a b",
      "issued_at": <epoch s>, "expires_at": <epoch s>, "id_token": ... | null,
-     "refresh_token": ... | null, "binding": <64 hex> | null}
+     "refresh_token": ... | null, "binding": <64 hex> | null, "client_id": ... | null}
+
+`client_id` is for display only (`eagle-id cache list`): it is not part of the binding, and the
+cache key (the file or Redis key) is what ties an entry to a client.
 
 Everything read from a cache is hostile until `decode()` (its shape) and `verify()` (its
 binding, scopes and times, against one client) have passed; either raises `EntryError`, a
@@ -34,8 +37,12 @@ import hmac
 import json
 import math
 import re
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (see Entry)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 __all__ = [
     "ENTRY_VERSION",
@@ -95,17 +102,39 @@ class EntryError(ValueError):
     """A cache entry that does not parse or validate; the message names no field value."""
 
 
-class Entry(NamedTuple):
-    """One cached token, as plain values (times in seconds since the epoch)."""
+if TYPE_CHECKING:
 
-    access_token: str
-    token_type: str
-    scope: frozenset[str]
-    issued_at: float
-    expires_at: float
-    id_token: str | None = None
-    refresh_token: str | None = None
-    binding: str | None = None
+    class Entry(NamedTuple):
+        """One cached token, as plain values (times in seconds since the epoch)."""
+
+        access_token: str
+        token_type: str
+        scope: frozenset[str]
+        issued_at: float
+        expires_at: float
+        id_token: str | None = None
+        refresh_token: str | None = None
+        binding: str | None = None
+        client_id: str | None = None
+
+else:
+    # collections.namedtuple, not typing.NamedTuple: importing typing would cost a cached
+    # `eagle-id token` a third of an interpreter's start-up. The same fields as above.
+    Entry = namedtuple(
+        "Entry",
+        [
+            "access_token",
+            "token_type",
+            "scope",
+            "issued_at",
+            "expires_at",
+            "id_token",
+            "refresh_token",
+            "binding",
+            "client_id",
+        ],
+        defaults=(None,) * 4,
+    )
 
 
 def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
@@ -223,7 +252,16 @@ def from_mapping(data: object) -> Entry:
         id_token=check_optional_token("id_token", data.get("id_token")),
         refresh_token=check_optional_token("refresh_token", data.get("refresh_token")),
         binding=binding,
+        client_id=_check_client_id(data.get("client_id")),
     )
+
+
+def _check_client_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 1024 or not value.isprintable():
+        raise EntryError("client_id is not a printable string of at most 1024 characters")
+    return value
 
 
 def to_mapping(entry: Entry) -> dict[str, Any]:
@@ -238,6 +276,7 @@ def to_mapping(entry: Entry) -> dict[str, Any]:
         "id_token": entry.id_token,
         "refresh_token": entry.refresh_token,
         "binding": entry.binding,
+        "client_id": entry.client_id,
     }
 
 

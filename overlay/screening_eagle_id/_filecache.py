@@ -30,9 +30,7 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import secrets
-import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -40,10 +38,17 @@ from functools import partial
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
-from ._cachedir import default_cache_dir, open_dir, reason
+from ._cachedir import (
+    KEY_PATTERN,
+    UnusableFile,
+    default_cache_folder,
+    open_dir,
+    read_entry_file,
+    reason,
+)
 from ._drive import Flow, adrive, drive
 from ._effects import Sleep
-from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._entry import EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
@@ -59,12 +64,16 @@ __all__ = ["FileCache", "default_cache_dir"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Keys are `cache_key()` hex digests; anything else must not become a path.
-_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
 # Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
 _STALE_TEMP = 60.0
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
+    as the XDG spec says)."""
+    return Path(default_cache_folder())
 
 
 class FileCache:
@@ -115,7 +124,7 @@ class FileCache:
 
     def _file(self, key: str, suffix: str) -> str:
         """The name, inside the folder, of `key`'s file (for `dir_fd=` calls)."""
-        if not _KEY.fullmatch(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise ValueError("a cache key must be a cache_key() digest")
         return f"{key}{suffix}"
 
@@ -124,42 +133,17 @@ class FileCache:
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also for an unusable file, logged)."""
         name = self._file(key, ".json")
-        path = self._dir / name
         try:
-            fd = os.open(
-                name,
-                os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                dir_fd=self._fd,
-            )
-        except FileNotFoundError:
+            raw = read_entry_file(name, dir_fd=self._fd)
+        except UnusableFile as exc:
+            _ignored(self._dir / name, str(exc))
             return None
-        except OSError as exc:  # a symlink (ELOOP), no permission, ...
-            _ignored(path, f"cannot open it ({reason(exc)})")
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                _ignored(path, "not a regular file")
-                return None
-            if info.st_uid != os.geteuid():
-                _ignored(path, "owned by another user")
-                return None
-            if info.st_mode & 0o077:
-                _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
-                return None
-            raw = _read(fd, MAX_ENTRY_BYTES + 1)
-        except OSError as exc:
-            _ignored(path, f"cannot read it ({reason(exc)})")
-            return None
-        finally:
-            os.close(fd)
-        if len(raw) > MAX_ENTRY_BYTES:
-            _ignored(path, "too large")
+        if raw is None:
             return None
         try:
             return Token.from_entry(decode_entry(raw))
         except EntryError as exc:  # the reason never holds the content
-            _ignored(path, f"not a cached token ({exc})")
+            _ignored(self._dir / name, f"not a cached token ({exc})")
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -338,18 +322,6 @@ def _try_flock(fd: int) -> bool:
             return False
         raise
     return True
-
-
-def _read(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _ignored(path: Path, why: str) -> None:

@@ -39,6 +39,7 @@ from ._entry import (
     to_mapping,
 )
 from ._exceptions import TokenError
+from ._expiry import CLOCK_SKEW, hard_expiry
 
 __all__ = [
     "CLOCK_SKEW",
@@ -55,8 +56,6 @@ __all__ = [
     "schedule_cached",
 ]
 
-#: Seconds before `expires_at` at which a token stops being handed out (clock-skew leeway).
-CLOCK_SKEW = 30.0
 #: The refresh-ahead point, as a fraction of the lifetime, drawn uniformly from this range.
 REFRESH_AHEAD = (0.75, 0.90)
 #: (first, maximum) seconds to wait before retrying a failed refresh-ahead; doubles per failure.
@@ -74,7 +73,8 @@ class Token:
     `issued_at` and `expires_at` are timezone-aware UTC datetimes (wall clock); `issued_at`
     is when the request was *sent*. The token strings are bearer secrets and stay out of repr.
     `binding` ties a fetched token to the client secret for caches (see `_entry.py`): a MAC
-    tag, not a secret, and None on a token no client has bound.
+    tag, not a secret, and None on a token no client has bound. `client_id` is the client it
+    was fetched for (None when not known).
     """
 
     access_token: str = field(repr=False)
@@ -85,6 +85,7 @@ class Token:
     id_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     binding: str | None = field(default=None, repr=False, eq=False)
+    client_id: str | None = field(default=None, eq=False)
 
     @property
     def lifetime(self) -> float:
@@ -110,6 +111,7 @@ class Token:
             id_token=self.id_token,
             refresh_token=self.refresh_token,
             binding=self.binding,
+            client_id=self.client_id,
         )
 
     @classmethod
@@ -124,6 +126,7 @@ class Token:
             id_token=entry.id_token,
             refresh_token=entry.refresh_token,
             binding=entry.binding,
+            client_id=entry.client_id,
         )
 
     def bound(self, key: bytes) -> Token:
@@ -224,8 +227,8 @@ def schedule(anchor: float, lifetime: float, fraction: float) -> Schedule:
 
     The leeway is capped at half the lifetime so a short-lived token is not born expired.
     """
-    hard_expiry = anchor + lifetime - min(CLOCK_SKEW, lifetime / 2)
-    return Schedule(min(anchor + lifetime * fraction, hard_expiry), hard_expiry)
+    last = hard_expiry(anchor, lifetime)
+    return Schedule(min(anchor + lifetime * fraction, last), last)
 
 
 def schedule_cached(token: Token, *, now: float, wall_now: float, fraction: float) -> Schedule:
