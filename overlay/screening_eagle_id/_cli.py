@@ -4,8 +4,9 @@
 Kept light on purpose: up front it imports only the standard library and the stdlib-only
 modules (`_config`, `_cachedir`, `_entry`, `_quick`), so a cached `eagle-id token` is answered
 without httpx, attrs or the generated client (see `_quick.py`). Everything else is imported
-inside the function that needs it. Subcommands that belong to another package are delegated
-before any parsing, and imported only then: add one to `DELEGATED`.
+inside the function that needs it (`cache` and `decode` are in `_subcommands.py`).
+Subcommands that belong to another package are delegated before any parsing, and imported
+only then: add one to `DELEGATED`.
 
 Errors are one line on stderr and an exit status, never a traceback: 1 when getting a token
 failed (`TokenError`), 2 for a usage or configuration error. Messages name command-line
@@ -18,20 +19,12 @@ import importlib
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
 from . import _config
-from ._cachedir import (
-    UnusableFile,
-    default_cache_folder,
-    entry_names,
-    open_dir,
-    read_entry_file,
-)
 from ._config import CLI_NAMES
-from ._entry import Entry, EntryError, cache_key, decode
+from ._entry import Entry
 from ._exceptions import ConfigurationError, TokenError
 from ._version import __version__
 
@@ -181,6 +174,8 @@ def _token_parser() -> ArgumentParser:
 def _parser() -> ArgumentParser:
     import argparse
 
+    from ._subcommands import cache_clear, cache_list, decode_jwt_command
+
     parser = argparse.ArgumentParser(
         prog="eagle-id",
         description="Screening Eagle ID tokens from the command line.",
@@ -210,7 +205,7 @@ def _parser() -> ArgumentParser:
         formatter_class=_formatter,
     )
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.set_defaults(run=_cache_list)
+    listing.set_defaults(run=cache_list)
     clear = actions.add_parser(
         "clear",
         help="remove the cached token of the current settings, or --all",
@@ -221,7 +216,7 @@ def _parser() -> ArgumentParser:
     )
     clear.add_argument("--all", action="store_true", help="remove every cached token")
     _add_settings(clear)
-    clear.set_defaults(run=_cache_clear)
+    clear.set_defaults(run=cache_clear)
 
     decode_jwt = commands.add_parser(
         "decode",
@@ -238,7 +233,7 @@ def _parser() -> ArgumentParser:
     decode_jwt.add_argument(
         "--json", action="store_true", help='print {"verified": false, "header", "claims"}'
     )
-    decode_jwt.set_defaults(run=_decode)
+    decode_jwt.set_defaults(run=decode_jwt_command)
 
     commands.add_parser(
         "serve",
@@ -312,137 +307,6 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
         "refresh_token": entry.refresh_token,
     }
     return json.dumps(shown, indent=2) + "\n"
-
-
-# -- cache ------------------------------------------------------------------------------------
-
-
-def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
-    folder = default_cache_folder()
-    rows: list[dict[str, Any]] = []
-    if os.path.lexists(folder):
-        dir_fd = open_dir(folder, create=False)
-        try:
-            rows = _rows(dir_fd, time.time())
-        finally:
-            os.close(dir_fd)
-    if args.json:
-        out.write(json.dumps(rows, indent=2) + "\n")
-        return 0
-    if not rows:
-        out.write(f"no cached tokens in {folder}\n")
-        return 0
-    header = ("KEY", "CLIENT ID", "SCOPE", "EXPIRES (UTC)", "STATUS")
-    lines = [header] + [
-        (
-            row["key"][:16],
-            row.get("client_id") or "-",
-            row.get("scope", "-"),
-            _utc(row["expires_at"]) if "expires_at" in row else "-",
-            row["status"],
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    for line in lines:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        out.write("  ".join([*cells, line[-1]]) + "\n")
-    return 0
-
-
-def _rows(dir_fd: int, now: float) -> list[dict[str, Any]]:
-    """What `cache list` shows of each entry file: never a token."""
-    rows: list[dict[str, Any]] = []
-    for key, name in entry_names(dir_fd):
-        row: dict[str, Any] = {"key": key}
-        try:
-            raw = read_entry_file(name, dir_fd=dir_fd)
-            if raw is None:
-                continue  # removed while we listed
-            entry = decode(raw)
-        except (UnusableFile, EntryError) as exc:  # neither message holds the content
-            row["status"] = f"unusable: {exc}"
-        else:
-            row.update(
-                client_id=entry.client_id,
-                scope=" ".join(sorted(entry.scope)),
-                expires_at=entry.expires_at,
-                status="valid" if now < entry.expires_at else "expired",
-            )
-        rows.append(row)
-    return rows
-
-
-def _utc(timestamp: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
-    folder = default_cache_folder()
-    if not os.path.lexists(folder):
-        out.write(f"no cached tokens in {folder}\n")
-        return 0
-    key = None
-    if not args.all:
-        settings = _settings(args)
-        # No credentials are sent: plain http is fine for naming the entry.
-        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
-        scopes = _config.normalise_scope(settings.scope)
-        key = cache_key(url, settings.client_id, scopes)
-        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
-    dir_fd = open_dir(folder, create=False)
-    try:
-        if key is None:
-            removed = sum(_remove(name, dir_fd) for _, name in entry_names(dir_fd))
-            out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
-        elif _remove(f"{key}.json", dir_fd):
-            out.write(f"removed the cached token of {what}\n")
-        else:
-            out.write(f"no cached token for {what}\n")
-    finally:
-        os.close(dir_fd)
-    return 0
-
-
-def _remove(name: str, dir_fd: int) -> bool:
-    # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-# -- decode -----------------------------------------------------------------------------------
-
-
-def _decode(args: SimpleNamespace, out: TextIO) -> int:
-    from ._token import decode_jwt_unverified
-
-    text: str = sys.stdin.read() if args.jwt == "-" else args.jwt
-    header, claims = decode_jwt_unverified(_bare_jwt(text))
-    if args.json:
-        out.write(json.dumps({"verified": False, "header": header, "claims": claims}, indent=2))
-        out.write("\n")
-        return 0
-    out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
-    out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
-    out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
-    return 0
-
-
-def _bare_jwt(text: str) -> str:
-    """The JWT in `TOKEN`, `Bearer TOKEN` or `Authorization: Bearer TOKEN` (any case)."""
-    words = text.split()
-    if words and words[0].lower() == "authorization:":
-        words = words[1:]
-    if words and words[0].lower() == "bearer":
-        words = words[1:]
-    if len(words) != 1:
-        raise ValueError("not a JWT: expected one token, alone or after 'Bearer'")
-    return words[0]
 
 
 # -- main -------------------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""`eagle-id cache list|clear` and `eagle-id decode`: the subcommands that need no token
+client (standard library and the stdlib-only modules only, like `_cli.py`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+from . import _config
+from ._cachedir import UnusableFile, default_cache_folder, entry_names, open_dir, read_entry_file
+from ._config import CLI_NAMES
+from ._entry import EntryError, cache_key, decode
+
+__all__ = ["cache_clear", "cache_list", "decode_jwt_command"]
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+
+def cache_list(args: SimpleNamespace, out: TextIO) -> int:
+    folder = default_cache_folder()
+    rows: list[dict[str, Any]] = []
+    if os.path.lexists(folder):
+        dir_fd = open_dir(folder, create=False)
+        try:
+            rows = _rows(dir_fd, time.time())
+        finally:
+            os.close(dir_fd)
+    if args.json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    if not rows:
+        out.write(f"no cached tokens in {folder}\n")
+        return 0
+    header = ("KEY", "CLIENT ID", "SCOPE", "EXPIRES (UTC)", "STATUS")
+    lines = [header] + [
+        (
+            row["key"][:16],
+            row.get("client_id") or "-",
+            row.get("scope", "-"),
+            _utc(row["expires_at"]) if "expires_at" in row else "-",
+            row["status"],
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        out.write("  ".join([*cells, line[-1]]) + "\n")
+    return 0
+
+
+def _rows(dir_fd: int, now: float) -> list[dict[str, Any]]:
+    """What `cache list` shows of each entry file: never a token."""
+    rows: list[dict[str, Any]] = []
+    for key, name in entry_names(dir_fd):
+        row: dict[str, Any] = {"key": key}
+        try:
+            raw = read_entry_file(name, dir_fd=dir_fd)
+            if raw is None:
+                continue  # removed while we listed
+            entry = decode(raw)
+        except (UnusableFile, EntryError) as exc:  # neither message holds the content
+            row["status"] = f"unusable: {exc}"
+        else:
+            row.update(
+                client_id=entry.client_id,
+                scope=" ".join(sorted(entry.scope)),
+                expires_at=entry.expires_at,
+                status="valid" if now < entry.expires_at else "expired",
+            )
+        rows.append(row)
+    return rows
+
+
+def _utc(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cache_clear(args: SimpleNamespace, out: TextIO) -> int:
+    folder = default_cache_folder()
+    if not os.path.lexists(folder):
+        out.write(f"no cached tokens in {folder}\n")
+        return 0
+    key = None
+    if not args.all:
+        settings = _config.resolve(
+            args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES
+        )
+        # No credentials are sent: plain http is fine for naming the entry.
+        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
+        scopes = _config.normalise_scope(settings.scope)
+        key = cache_key(url, settings.client_id, scopes)
+        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
+    dir_fd = open_dir(folder, create=False)
+    try:
+        if key is None:
+            removed = sum(_remove(name, dir_fd) for _, name in entry_names(dir_fd))
+            out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
+        elif _remove(f"{key}.json", dir_fd):
+            out.write(f"removed the cached token of {what}\n")
+        else:
+            out.write(f"no cached token for {what}\n")
+    finally:
+        os.close(dir_fd)
+    return 0
+
+
+def _remove(name: str, dir_fd: int) -> bool:
+    # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# -- decode -----------------------------------------------------------------------------------
+
+
+def decode_jwt_command(args: SimpleNamespace, out: TextIO) -> int:
+    from ._token import decode_jwt_unverified
+
+    text: str = sys.stdin.read() if args.jwt == "-" else args.jwt
+    header, claims = decode_jwt_unverified(_bare_jwt(text))
+    if args.json:
+        out.write(json.dumps({"verified": False, "header": header, "claims": claims}, indent=2))
+        out.write("\n")
+        return 0
+    out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
+    out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
+    out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _bare_jwt(text: str) -> str:
+    """The JWT in `TOKEN`, `Bearer TOKEN` or `Authorization: Bearer TOKEN` (any case)."""
+    words = text.split()
+    if words and words[0].lower() == "authorization:":
+        words = words[1:]
+    if words and words[0].lower() == "bearer":
+        words = words[1:]
+    if len(words) != 1:
+        raise ValueError("not a JWT: expected one token, alone or after 'Bearer'")
+    return words[0]
