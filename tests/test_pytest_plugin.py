@@ -121,7 +121,7 @@ def test_the_async_token_client(inner: pytest.Pytester) -> None:
 
 
 def test_the_readme_example(inner: pytest.Pytester) -> None:
-    inner.makepyfile(test_readme=snippet("pytest"))
+    inner.makepyfile(test_plugin_readme_snippet=snippet("pytest"))
     inner.runpytest_inprocess().assert_outcomes(passed=3)
 
 

@@ -82,7 +82,7 @@ def _conformance(argv: list[str]) -> int:
     except ImportError as exc:
         print(
             f"eagle-id conformance: the conformance suite is not installed ({exc.name} missing); "
-            "install the extra: pip install 'screening-eagle-id[conformance]'",
+            "install screening-eagle-id[conformance]",
             file=sys.stderr,
         )
         return 2
