@@ -37,7 +37,7 @@ from screening_eagle_id._effects import (
     UnlockCache,
     WriteCache,
 )
-from screening_eagle_id._engine import Held, TokenEngine
+from screening_eagle_id._engine import NOTHING, Held, TokenEngine
 from screening_eagle_id._entry import binding_key
 from screening_eagle_id._token import refresh_fraction, schedule
 
@@ -570,7 +570,7 @@ def test_invalidate_forgets_only_the_rejected_token(
 ) -> None:
     clock = Clock()
     engine = make(clock)
-    engine._entry = None if mine is None else held(token(mine))
+    engine._entry = NOTHING if mine is None else held(token(mine))
     script: list[Step] = [(Acquire(wait=True), True)]
     if forgotten:
         script += [(LockCache(), HANDLE), (ReadCache(), shared and token(shared))]
@@ -579,7 +579,7 @@ def test_invalidate_forgets_only_the_rejected_token(
     script += [(Release(), None)]
     flow = engine.invalidate_flow(None if rejected is None else token(rejected))
     assert play(flow, script) is forgotten
-    assert (engine._entry is None) is (forgotten or mine is None)
+    assert (engine._entry is NOTHING) is (forgotten or mine is None)
 
 
 # -- the driver loop --------------------------------------------------------------------------

@@ -5,8 +5,9 @@ carry out its effects, blocking or awaited (`_drive.py`), against this client's 
 shared cache and the endpoint (`_request.py`), and decide nothing themselves.
 
 State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
-monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
-read, one clock call and one comparison: no lock, no generator, no allocation.
+monotonic clock, replaced whole (never mutated) and never None (`NOTHING` when there is no
+token), so the cached hot path is one attribute read, one clock call and one comparison: no
+lock, no generator, no allocation.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class TokenClient(_TokenClientBase):
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
         entry = self._entry
-        if entry is not None and self._monotonic() < entry[1]:
+        if self._monotonic() < entry[1]:
             return entry[0]
         return drive(self.get_flow(), self._do)
 
@@ -312,7 +313,7 @@ class AsyncTokenClient(_TokenClientBase):
     async def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
         entry = self._entry
-        if entry is not None and self._monotonic() < entry[1]:
+        if self._monotonic() < entry[1]:
             return entry[0]
         return await adrive(self.get_flow(), self._do)
 

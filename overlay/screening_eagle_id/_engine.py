@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from attrs import evolve, frozen
@@ -48,7 +50,7 @@ from ._entry import EntryError, verify
 from ._exceptions import TokenError
 from ._token import Token, refresh_fraction, retry_refresh_at, schedule, schedule_cached
 
-__all__ = ["Held", "RetryPolicy", "TokenEngine"]
+__all__ = ["NOTHING", "Held", "RetryPolicy", "TokenEngine"]
 
 
 @frozen
@@ -90,6 +92,16 @@ class Held(NamedTuple):
     hard_expiry: float
 
 
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+#: What `_entry` holds while there is no token (at first, after `invalidate()`): due a fetch at
+#: any time, so the hot path needs no None check. Its empty access token matches no real one.
+NOTHING = Held(
+    Token(access_token="", token_type="", scope=frozenset(), issued_at=_EPOCH, expires_at=_EPOCH),
+    -math.inf,
+    -math.inf,
+)
+
+
 def _copy_or_none(exc: BaseException) -> BaseException | None:
     """A copy of `exc` without traceback, cause or context; None if its type cannot be rebuilt."""
     try:
@@ -127,7 +139,7 @@ class TokenEngine:
         self._monotonic = clock.monotonic
         self._wall = clock.time
         self._random = random
-        self._entry: Held | None = None
+        self._entry = NOTHING
         self._refresh_failures = 0
         # Fetches (not refresh-aheads) finished so far, and the error of the last one if it
         # failed: a caller that queued on the lock while a fetch was in flight gets that
@@ -141,9 +153,9 @@ class TokenEngine:
         """A valid token: the one in memory, one adopted from the cache, or a fetched one."""
         entry = self._entry
         now = self._monotonic()
-        if entry is not None and now < entry.refresh_at:
+        if now < entry.refresh_at:
             return entry.token
-        if entry is not None and now < entry.hard_expiry:
+        if now < entry.hard_expiry:
             # Refresh-ahead: the first caller refreshes, everyone else keeps the current token.
             if not (yield _TRY_ACQUIRE):
                 return entry.token
@@ -156,7 +168,7 @@ class TokenEngine:
         yield _ACQUIRE
         try:
             entry = self._entry
-            if entry is not None and self._monotonic() < entry.hard_expiry:
+            if self._monotonic() < entry.hard_expiry:
                 return entry.token  # another caller fetched while we waited
             self._failed_while_waiting(seen)
             return (yield from self._refresh()).token
@@ -179,11 +191,9 @@ class TokenEngine:
         yield _ACQUIRE
         try:
             entry = self._entry
-            if token is not None and (
-                entry is None or entry.token.access_token != token.access_token
-            ):
-                return False
-            self._entry = None
+            if token is not None and entry.token.access_token != token.access_token:
+                return False  # (NOTHING's empty access token matches none)
+            self._entry = NOTHING
             handle = yield _LOCK
             try:
                 cached = yield _READ
@@ -201,7 +211,7 @@ class TokenEngine:
 
     def _refresh_ahead(self) -> Flow[Effect, Token]:
         entry = self._entry
-        if entry is None or self._monotonic() >= entry.hard_expiry:
+        if self._monotonic() >= entry.hard_expiry:
             return (yield from self._refresh()).token
         if self._monotonic() < entry.refresh_at:
             return entry.token  # refreshed while we looked
@@ -311,7 +321,7 @@ class TokenEngine:
         if token is None:
             return None
         current = self._entry
-        if current is not None and current.token.access_token == token.access_token:
+        if current.token.access_token == token.access_token:
             return None
         try:
             verify(token.to_entry(), key=self._binding, scopes=self._scope_set, now=self._wall())
@@ -324,7 +334,7 @@ class TokenEngine:
             return None
         return self._schedule_adopted(token, current)
 
-    def _schedule_adopted(self, token: Token, current: Held | None) -> Held | None:
+    def _schedule_adopted(self, token: Token, current: Held) -> Held | None:
         now = self._monotonic()
         sched = schedule_cached(
             token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
@@ -332,7 +342,7 @@ class TokenEngine:
         if now >= sched.hard_expiry:
             return None
         if now >= sched.refresh_at:
-            if current is not None and sched.hard_expiry <= current.hard_expiry:
+            if sched.hard_expiry <= current.hard_expiry:
                 return None  # no better than the token we hold
             return Held(token, now, sched.hard_expiry)
         return Held(token, sched.refresh_at, sched.hard_expiry)
