@@ -7,13 +7,12 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._accesslog import ACCESS_LOGGER, ANSWERED, log_access, quote
 from ._responses import NO_STORE_HEADERS, error_response
 
 __all__ = ["ACCESS_LOGGER", "ERROR_LOGGER", "EdgeMiddleware"]
 
-ACCESS_LOGGER = "screening_eagle_id_server.access"
 ERROR_LOGGER = "screening_eagle_id_server.error"
-_access_log = logging.getLogger(ACCESS_LOGGER)
 _error_log = logging.getLogger(ERROR_LOGGER)
 _REPLACED = frozenset(name for name, _ in NO_STORE_HEADERS)
 
@@ -58,7 +57,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             _error_log.exception(
-                "unhandled exception in %s %s", scope["method"], _quote(scope["path"])
+                "unhandled exception in %s %s", scope["method"], quote(scope["path"])
             )
             if status == 0:
                 response = error_response(
@@ -72,37 +71,8 @@ class EdgeMiddleware:
 
 
 def _log_access(scope: Scope, status: int, started_at: float) -> None:
-    if not _access_log.isEnabledFor(logging.INFO):
+    state = scope.get("state") or {}
+    if state.get(ANSWERED):
         return
     latency_ms = (time.perf_counter() - started_at) * 1000
-    client_id = (scope.get("state") or {}).get("client_id")
-    method, path = _quote(scope["method"]), _quote(scope["path"])
-    client = "-" if client_id is None else _quote(client_id)
-    # makeRecord + handle: Logger.info would also walk the stack to find the caller, which
-    # an access line does not need, on every request. The fields are also record attributes,
-    # for structured (JSON) formatters.
-    _access_log.handle(
-        _access_log.makeRecord(
-            ACCESS_LOGGER,
-            logging.INFO,
-            __file__,
-            0,
-            "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
-            (method, path, status, client, latency_ms),
-            None,
-            extra={
-                "method": method,
-                "path": path,
-                "status": status,
-                "client_id": client,
-                "latency_ms": latency_ms,
-            },
-        )
-    )
-
-
-def _quote(value: str) -> str:
-    # Paths and client ids are attacker-influenced: keep one request on one log line.
-    if value and value.isprintable() and " " not in value and '"' not in value:
-        return value
-    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+    log_access(scope["method"], scope["path"], status, state.get("client_id"), latency_ms)
