@@ -37,8 +37,9 @@ from ._responses import raw_error_response
 __all__ = ["LimitedHttpToolsProtocol"]
 
 _log = logging.getLogger("screening_eagle_id_server.error")
-# A refused connection may read what its client already sent for this long, so that closing
-# does not reset the connection before the client has read the 503.
+# After answering an error, the connection reads (and drops) what its client still sends for
+# this long before it closes: closing with unread bytes would reset the connection, and the
+# client could lose the answer.
 _LINGER_SECONDS = 1.0
 _WARN_EVERY_SECONDS = 10.0
 
@@ -110,7 +111,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._guard = guard
         self._timer: asyncio.TimerHandle | None = None
         self._counted = False
-        self._refused = False
+        self._draining = False
         self._in_head = True  # the bytes arriving belong to a request head
         self._head_bytes = 0  # raw bytes of the current head so far
         self._head_parsed = 0  # request-target and header bytes the parser has handed over
@@ -141,8 +142,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Give the slot back, then proceed as uvicorn does."""
         self._release()
         self._disarm()
-        if self._refused:
-            self._refused = False
+        if self._draining:
+            self._draining = False
             self._guard.lingering -= 1
         super().connection_lost(exc)
 
@@ -165,8 +166,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting the head's bytes as they arrive."""
-        if self._refused:
-            return  # read and dropped: the 503 is on its way
+        if self._draining:
+            return  # read and dropped: the answer is on its way, then the connection closes
         self._unset_keepalive_if_required()
         if self._in_head:
             if self._head_bytes == 0:
@@ -273,13 +274,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(400, "invalid_request", "The request is not valid HTTP/1.1.")
 
     def _answer_and_close(self, status: int, error: str, description: str) -> None:
-        if not self.transport.is_closing():
-            headers = self.server_state.default_headers
-            self.transport.write(raw_error_response(status, error, description, headers))
-            self._log(status)
-            self.transport.close()
         self._release()
         self._disarm()
+        if self.transport.is_closing() or self._draining:
+            return
+        headers = self.server_state.default_headers
+        self.transport.write(raw_error_response(status, error, description, headers))
+        self._log(status)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Send FIN after the answer, drop what still arrives, close on EOF or soon after."""
+        guard = self._guard
+        if guard.lingering >= self.limits.backlog or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._draining = True
+        guard.lingering += 1
+        self.transport.write_eof()
+        self._arm(_LINGER_SECONDS, self.transport.close)
 
     def _log(self, status: int) -> None:
         scope = self.scope
@@ -332,22 +345,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse_connection(self) -> None:
-        guard = self._guard
-        guard.refused += 1
-        guard.note()
-        self._log(503)
-        if guard.lingering >= self.limits.backlog or not self.transport.can_write_eof():
-            self.transport.abort()
-            return
-        self._refused = True
-        guard.lingering += 1
-        self.transport.write(
-            raw_error_response(
-                503,
-                "temporarily_unavailable",
-                "Too many connections; retry later.",
-                self.server_state.default_headers,
-            )
-        )
-        self.transport.write_eof()
-        self._arm(_LINGER_SECONDS, self.transport.close)
+        self._guard.refused += 1
+        self._guard.note()
+        self._answer_and_close(503, "temporarily_unavailable", "Too many connections; retry later.")
