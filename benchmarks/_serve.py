@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from functools import partial
 from typing import Any
 
 import uvicorn
-from screening_eagle_id_server._nodelay import NoDelayH11Protocol
+from screening_eagle_id_server._limits import ConnectionLimits, connection_cap
+from screening_eagle_id_server._protocol import LimitedHttpToolsProtocol
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -34,7 +36,9 @@ __all__ = [
 
 # Mirrors screening_eagle_id_server._cli.main's uvicorn.run(...) keyword arguments.
 UVICORN_SETTINGS: dict[str, Any] = {
-    "http": NoDelayH11Protocol,
+    "http": partial(LimitedHttpToolsProtocol, limits=ConnectionLimits()),
+    "loop": "auto",
+    "backlog": connection_cap(ConnectionLimits())[1],
     "access_log": False,
     "lifespan": "off",
     "ws": "none",
@@ -66,16 +70,9 @@ def reference_without_access_log() -> Any:
 def _prepare_reference(port: int, workers: int) -> None:
     # The reference CLI's own preparation: dev key and demo client, written to the environment
     # its workers read.
-    from screening_eagle_id_server import _cli, _settings
+    from screening_eagle_id_server import _cli
 
-    args = argparse.Namespace(
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        dev=True,
-        clients=None,
-        lifetime=_settings.DEFAULT_TOKEN_LIFETIME,
-    )
+    args = _cli._parser().parse_args(["--dev", "--port", str(port), "--workers", str(workers)])
     _cli.prepare_environment(args, os.environ)
 
 
@@ -96,7 +93,7 @@ def main() -> None:
         _prepare_reference(args.port, args.workers)
     settings = dict(UVICORN_SETTINGS)
     if args.without_nodelay:
-        settings["http"] = "h11"
+        settings["http"] = "httptools"
     uvicorn.run(
         target,
         factory=factory,
