@@ -32,6 +32,7 @@ _MEMO_SIZE = 1024
 _JSON = (b"content-type", b"application/json")
 _CHALLENGE = ((b"www-authenticate", WWW_AUTHENTICATE.encode()),)
 
+
 class _BadRequest(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
@@ -82,6 +83,9 @@ def error_answer(
     return Answer(status, body, headers, client_id)
 
 
+_UNAUTHORIZED = error_answer(401, "invalid_client", "Client authentication failed.", _CHALLENGE)
+
+
 class TokenEndpoint:
     """POST /api/id/v1/auth/token, over raw ASGI: authenticate the client, validate the form,
     issue tokens.
@@ -96,17 +100,17 @@ class TokenEndpoint:
     - an Authorization value that authenticated, keyed by its SHA-256 (the secret is never
       kept, and a lookup reveals nothing about a value that did not authenticate, which
       always takes the full constant-time path);
-    - a form body's parsed parameters, keyed by the body.
+    - what a client gets for a form body (an error, or the scopes to grant), keyed by both.
     """
 
-    __slots__ = ("_authenticated", "_forms", "issuer", "max_body_bytes", "registry")
+    __slots__ = ("_authenticated", "_decisions", "issuer", "max_body_bytes", "registry")
 
     def __init__(self, registry: Registry, issuer: TokenIssuer, max_body_bytes: int) -> None:
         self.registry = registry
         self.issuer = issuer
         self.max_body_bytes = max_body_bytes
         self._authenticated: dict[bytes, RegisteredClient] = {}
-        self._forms: dict[bytes, dict[str, str]] = {}
+        self._decisions: dict[tuple[str, bytes], Answer | list[str]] = {}
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({self.registry!r})"
@@ -131,75 +135,38 @@ class TokenEndpoint:
         headers = _Headers(raw_headers)
         client = self._authenticate(headers.authorization)
         if client is None:
-            return error_answer(401, "invalid_client", "Client authentication failed.", _CHALLENGE)
-        client_id = client.client_id
-
+            return _UNAUTHORIZED
         try:
-            params = await self._read_form(headers, receive)
+            body = await self._read_body(headers, receive)
         except _BadRequest as exc:
-            return error_answer(400, "invalid_request", exc.description, client_id=client_id)
+            return error_answer(400, "invalid_request", exc.description, client_id=client.client_id)
+        key = (client.client_id, body)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = _decide(client, body)
+            if len(self._decisions) >= _MEMO_SIZE:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        if isinstance(decision, Answer):
+            return decision
+        return Answer(200, self.issuer.issue(client, decision), client_id=client.client_id)
 
-        grant_type = params.get("grant_type")
-        scope = params.get("scope")
-        if not grant_type:
-            return error_answer(
-                400, "invalid_request", "grant_type is required.", client_id=client_id
-            )
-        if not scope:
-            return error_answer(400, "invalid_request", "scope is required.", client_id=client_id)
-        if grant_type not in GRANT_TYPES:
-            return error_answer(
-                400,
-                "unsupported_grant_type",
-                "grant_type must be client_credentials.",
-                client_id=client_id,
-            )
-        if not _SCOPE.fullmatch(scope):
-            return error_answer(
-                400,
-                "invalid_scope",
-                "scope must be scope-tokens separated by single spaces (RFC 6749 §3.3).",
-                client_id=client_id,
-            )
-        if grant_type == "authorization_code":
-            # The spec lists it, but this endpoint has no authorization endpoint: no code can
-            # be valid here.
-            return error_answer(
-                400,
-                "invalid_grant",
-                "No authorization code can be presented at this endpoint.",
-                client_id=client_id,
-            )
-        if grant_type not in client.grant_types:
-            return error_answer(
-                403,
-                "unauthorized_client",
-                f"This client may not use the {grant_type} grant.",
-                client_id=client_id,
-            )
-        # Order kept, duplicates dropped: the granted scope echoes what was asked.
-        scopes = list(dict.fromkeys(scope.split(" ")))
-        if not client.scopes.issuperset(scopes):
-            denied = " ".join(s for s in scopes if s not in client.scopes)
-            return error_answer(
-                403,
-                "access_denied",
-                f"Scope not allowed for this client: {denied}",
-                client_id=client_id,
-            )
-        return Answer(200, self.issuer.issue(client, scopes), client_id=client_id)
-
-    async def _read_form(self, headers: _Headers, receive: Receive) -> dict[str, str]:
+    async def _read_body(self, headers: _Headers, receive: Receive) -> bytes:
         max_bytes = self.max_body_bytes
-        if headers.content_type is None:
-            raise _BadRequest(f"The body must be {_FORM}.")
-        media_type, *parameters = headers.content_type.split(";")
-        if media_type.strip().lower() != _FORM:
-            raise _BadRequest(f"The body must be {_FORM}.")
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-                raise _BadRequest("The body must be UTF-8.")
+        content_type = headers.content_type
+        if content_type != _FORM:  # the exact value most clients send skips the parsing
+            if content_type is None:
+                raise _BadRequest(f"The body must be {_FORM}.")
+            media_type, *parameters = content_type.split(";")
+            if media_type.strip().lower() != _FORM:
+                raise _BadRequest(f"The body must be {_FORM}.")
+            for parameter in parameters:
+                name, _, value = parameter.partition("=")
+                if (
+                    name.strip().lower() == "charset"
+                    and value.strip().strip('"').lower() != "utf-8"
+                ):
+                    raise _BadRequest("The body must be UTF-8.")
 
         # Refuse an announced oversize body before reading any of it; count a chunked one.
         length = headers.content_length
@@ -214,18 +181,69 @@ class TokenEndpoint:
             message = await receive()
             if message["type"] != "http.request":
                 raise _BadRequest("The client disconnected.")
-            body += message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
+            body += chunk
             if len(body) > max_bytes:
                 raise _BadRequest(f"The body must not exceed {max_bytes} bytes.")
             if not message.get("more_body", False):
-                break
-        params = self._forms.get(body)
-        if params is None:
-            params = _parse_form(body)
-            if len(self._forms) >= _MEMO_SIZE:
-                self._forms.clear()
-            self._forms[body] = params
-        return params
+                return body
+
+
+def _decide(client: RegisteredClient, body: bytes) -> Answer | list[str]:
+    """What `client` gets for this form body: an error, or the scopes to grant (a pure
+    function of the two, hence memoized)."""
+    client_id = client.client_id
+    try:
+        params = _parse_form(body)
+    except _BadRequest as exc:
+        return error_answer(400, "invalid_request", exc.description, client_id=client_id)
+    grant_type = params.get("grant_type")
+    scope = params.get("scope")
+    if not grant_type:
+        return error_answer(400, "invalid_request", "grant_type is required.", client_id=client_id)
+    if not scope:
+        return error_answer(400, "invalid_request", "scope is required.", client_id=client_id)
+    if grant_type not in GRANT_TYPES:
+        return error_answer(
+            400,
+            "unsupported_grant_type",
+            "grant_type must be client_credentials.",
+            client_id=client_id,
+        )
+    if not _SCOPE.fullmatch(scope):
+        return error_answer(
+            400,
+            "invalid_scope",
+            "scope must be scope-tokens separated by single spaces (RFC 6749 §3.3).",
+            client_id=client_id,
+        )
+    if grant_type == "authorization_code":
+        # The spec lists it, but this endpoint has no authorization endpoint: no code can
+        # be valid here.
+        return error_answer(
+            400,
+            "invalid_grant",
+            "No authorization code can be presented at this endpoint.",
+            client_id=client_id,
+        )
+    if grant_type not in client.grant_types:
+        return error_answer(
+            403,
+            "unauthorized_client",
+            f"This client may not use the {grant_type} grant.",
+            client_id=client_id,
+        )
+    # Order kept, duplicates dropped: the granted scope echoes what was asked.
+    scopes = list(dict.fromkeys(scope.split(" ")))
+    if not client.scopes.issuperset(scopes):
+        denied = " ".join(s for s in scopes if s not in client.scopes)
+        return error_answer(
+            403,
+            "access_denied",
+            f"Scope not allowed for this client: {denied}",
+            client_id=client_id,
+        )
+    return scopes
 
 
 async def token(request: Request) -> Response:
