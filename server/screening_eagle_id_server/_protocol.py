@@ -114,8 +114,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._draining = False
         self._in_head = True  # the bytes arriving belong to a request head
         self._head_bytes = 0  # raw bytes of the current head so far
-        self._head_parsed = 0  # request-target and header bytes the parser has handed over
-        self._fields = 0
+        self._uncounted = False  # a head that began after another request in the same read
         self._heads = 0  # heads completed on this connection
         self._body_pending = False
         self._started = 0.0
@@ -169,11 +168,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._draining:
             return  # read and dropped: the answer is on its way, then the connection closes
         self._unset_keepalive_if_required()
+        self._uncounted = False
         if self._in_head:
-            if self._head_bytes == 0:
-                self._started = time.perf_counter()
-                if self._timer is None:  # a later request on a kept-alive connection
-                    self._arm(self.limits.header_timeout, self._head_timed_out)
             budget = self.limits.max_head_bytes - self._head_bytes
             if len(data) > budget:
                 # Parse only what the limit allows: if the head does not end within it, 431.
@@ -191,7 +187,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 data = data[budget:]
             else:
                 self._head_bytes += len(data)
-        if self._feed(data) and self._body_pending and self._timer is None:
+        if not self._feed(data) or self._timer is not None:
+            return
+        # Timers only for what did not arrive whole (most requests arrive in one read).
+        if self._in_head:
+            if self._head_bytes:  # a later request's head, begun and incomplete
+                self._started = time.perf_counter()
+                self._arm(self.limits.header_timeout, self._head_timed_out)
+        elif self._body_pending:
             self._arm(self.limits.body_timeout, self._body_timed_out)
 
     def _feed(self, data: bytes) -> bool:
@@ -214,37 +217,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- parser callbacks -------------------------------------------------------------------
 
-    def on_url(self, url: bytes) -> None:
-        """Count the request-target (a pipelined head is only seen here)."""
-        self._head_parsed += len(url)
-        if self._head_parsed > self.limits.max_head_bytes:
-            raise _Refused(
-                431,
-                "invalid_request",
-                f"The request head must not exceed {self.limits.max_head_bytes} bytes.",
-            )
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """Count the header fields and their bytes."""
-        self._fields += 1
-        self._head_parsed += len(name) + len(value) + 4
-        if self._fields > self.limits.max_header_fields:
-            raise _Refused(
-                431,
-                "invalid_request",
-                f"A request may have at most {self.limits.max_header_fields} header fields.",
-            )
-        if self._head_parsed > self.limits.max_head_bytes:
-            raise _Refused(
-                431,
-                "invalid_request",
-                f"The request head must not exceed {self.limits.max_head_bytes} bytes.",
-            )
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        """The head is in: the connection is busy (not sheddable) until its response."""
+        """The head is in: check its fields (and its size, when its bytes could not be counted
+        as they arrived); the connection is busy (not sheddable) until its response."""
+        limits = self.limits
+        if len(self.headers) > limits.max_header_fields:
+            raise _Refused(
+                431,
+                "invalid_request",
+                f"A request may have at most {limits.max_header_fields} header fields.",
+            )
+        if self._uncounted:  # pipelined behind another request in the same read
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > limits.max_head_bytes:
+                raise _Refused(
+                    431,
+                    "invalid_request",
+                    f"The request head must not exceed {limits.max_head_bytes} bytes.",
+                )
         self._in_head = False
         self._heads += 1
         self._body_pending = True
@@ -257,7 +247,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_pending = False
         self._disarm()
         self._in_head = True
-        self._head_bytes = self._head_parsed = self._fields = 0
+        self._head_bytes = 0
+        self._uncounted = True  # the rest of this read, if any, is not counted
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
