@@ -168,14 +168,21 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 
 @contextlib.contextmanager
 def _loader() -> Iterator[tuple[str, Callable[[str, float], Load]]]:
-    if os.environ.get("BENCH_LOADER", "wrk") == "wrk" and shutil.which("wrk"):
+    wanted = os.environ.get("BENCH_LOADER", "wrk")
+    if wanted == "wrk" and shutil.which("wrk"):
         yield f"wrk (1 thread, {CONNECTIONS} connections, POST script)", _wrk_load
         return
+    if wanted == "wrk":
+        progress(
+            "server: wrk is not installed (apt-get install wrk, brew install wrk): the weaker "
+            "built-in loader runs instead, and the server targets are not judged"
+        )
     loader = _HttpxLoader()
     try:
         yield (
-            f"async httpx loader in the runner, {loader.connections} connections (wrk absent: "
-            "`apt-get install wrk` for a loader that does not compete with the servers)",
+            f"async httpx loader in the runner, {loader.connections} connections ("
+            + ("wrk absent: " if wanted == "wrk" else "BENCH_LOADER=httpx: ")
+            + "`apt-get install wrk` for a loader that does not compete with the servers)",
             loader,
         )
     finally:
@@ -436,16 +443,12 @@ def _stack_notes(
             "request of the same app on uvicorn's own httptools protocol, which has none of "
             "them (header and body timers, head limits, the connection cap)."
         )
-    shipped, nagle = results.get((REFERENCE, 2)), results.get((REFERENCE_UVICORN, 2))
-    if shipped and nagle:
+    if (REFERENCE_UVICORN, 2) in results:
         section.notes.append(
-            "2 workers: uvicorn's `--workers N` leaves TCP_NODELAY off (uvicorn issue #3149), so "
-            "with uvicorn's own protocol every keep-alive response waits ~40 ms for a delayed "
-            "ACK. The reference server sets it on each connection "
-            "(`screening_eagle_id_server._protocol.LimitedHttpToolsProtocol`, which the bare "
-            f"server uses too): {fmt_ratio(ratio(shipped.rps, nagle.rps))} the requests/s of "
-            f"the `{REFERENCE_UVICORN}` row, p50 {fmt_ns(nagle.p50_us * 1000)} → "
-            f"{fmt_ns(shipped.p50_us * 1000)}."
+            f"The connection limits, 2 workers: {versus(REFERENCE, REFERENCE_UVICORN, 2)}. "
+            "On uvloop TCP_NODELAY is on either way (uvloop sets it on every TCP connection); "
+            "the server also sets it itself for the asyncio loop, which leaves it off when "
+            "uvicorn's `--workers N` binds the socket (uvicorn issue #3149)."
         )
 
 
@@ -602,10 +605,11 @@ def _app_only(section: Section) -> None:
     quiet_ns = timings["reference, access log off"]
     section.notes.append(
         f"The app alone, driven in-process without uvicorn (what each app adds on top of the "
-        f"same uvicorn + h11 cost): bare {fmt_ns(bare_ns)}, reference {fmt_ns(ref_ns)} "
+        f"same server stack): bare {fmt_ns(bare_ns)}, reference {fmt_ns(ref_ns)} "
         f"({fmt_ratio(ratio(ref_ns, bare_ns))}), reference without its access-log line "
-        f"{fmt_ns(quiet_ns)} ({fmt_ratio(ratio(quiet_ns, bare_ns))}): the log line costs "
-        f"{fmt_ns(ref_ns - quiet_ns)} per request."
+        f"{fmt_ns(quiet_ns)} ({fmt_ratio(ratio(quiet_ns, bare_ns))}): the log line costs the "
+        f"request path {fmt_ns(max(0.0, ref_ns - quiet_ns))} (0 when within the noise; it is "
+        "formatted and written by the writer thread)."
     )
     tree = _profile(ref_app, body)
     if tree:
