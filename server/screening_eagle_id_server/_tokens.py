@@ -6,6 +6,7 @@ import binascii
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -63,9 +64,35 @@ def _b64url(data: bytes) -> bytes:
 _VARIANT = "89ab" * 4
 
 
+class _RandomHex:
+    """os.urandom in batches: one system call for many token ids, not one each."""
+
+    __slots__ = ("_at", "_hex", "_lock")
+
+    _BATCH = 4096
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._at = 0
+        # Servers in several threads of one process share it: no two may get the same digits.
+        self._lock = threading.Lock()
+
+    def take32(self) -> str:
+        """32 fresh random hex digits (16 bytes), never handed out twice."""
+        with self._lock:
+            at = self._at
+            if at + 32 > len(self._hex):
+                self._hex, at = os.urandom(self._BATCH).hex(), 0
+            self._at = at + 32
+            return self._hex[at : at + 32]
+
+
+_random_hex = _RandomHex()
+
+
 def _uuid4() -> str:
     # str(uuid.uuid4()) without the UUID object: same format, version and variant.
-    h = os.urandom(16).hex()
+    h = _random_hex.take32()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
@@ -108,7 +135,7 @@ class TokenSigner:
 class _ClientTemplate:
     """The JSON fragments of one client's tokens that never change between requests."""
 
-    __slots__ = ("aud", "client", "extra", "filtered", "identity")
+    __slots__ = ("aud", "client", "extra", "filtered", "id_tokens", "identity")
 
     def __init__(self, client: RegisteredClient, issuer: str) -> None:
         self.client = client
@@ -117,6 +144,9 @@ class _ClientTemplate:
         self.identity = f'"iss":{_encode_json(issuer)},"sub":{_encode_json(client.sub)}'
         self.extra = _members({k: v for k, v in client.claims.items() if k != "sub"})
         self.filtered: dict[frozenset[str], str] = {}
+        # The last ID token per released scope set, with its `iat`: an ID token has no `jti`,
+        # so within one second the same client and scopes get the very same token.
+        self.id_tokens: dict[frozenset[str], tuple[int, str]] = {}
 
     def id_claims(self, scopes: frozenset[str]) -> str:
         """The ID token members the granted `scopes` release (cached: at most 16 sets)."""
@@ -174,8 +204,16 @@ class TokenIssuer:
             f'"expires_in":{self._lifetime}'
         )
         if "openid" in scopes:
-            members = template.id_claims(_CLAIM_SCOPES.intersection(scopes))
-            id_token = self._signer.sign_json(f'{head},"iat":{now},{template.identity}{members}}}')
+            released = _CLAIM_SCOPES.intersection(scopes)
+            last = template.id_tokens.get(released)
+            if last is not None and last[0] == now:
+                id_token = last[1]
+            else:
+                members = template.id_claims(released)
+                id_token = self._signer.sign_json(
+                    f'{head},"iat":{now},{template.identity}{members}}}'
+                )
+                template.id_tokens[released] = (now, id_token)
             body += f',"id_token":"{id_token}"'
         if "offline" in scopes:
             refresh = self._signer.sign_json(
