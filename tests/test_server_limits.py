@@ -370,3 +370,53 @@ def _wait_until_serving(address: tuple[str, int], proc: subprocess.Popen[bytes])
         except OSError:
             time.sleep(0.05)
     pytest.fail("the server did not start")
+
+
+# --- the cap fits the open-file limit ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "expected", "raised_to"),
+    [
+        (1024, 1024, (736, 256), None),  # no room to raise: fewer connections
+        (256, 256, (160, 64), None),  # a small limit: a smaller accept burst too
+        (1024, 4096, (1000, 256), 1288),  # raised towards the hard limit, enough
+        (1024, 1200, (912, 256), 1200),  # raised as far as allowed, still short
+        (65536, 65536, (1000, 256), None),
+    ],
+)
+def test_the_connection_cap_fits_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch,
+    soft: int,
+    hard: int,
+    expected: tuple[int, int],
+    raised_to: int | None,
+) -> None:
+    from screening_eagle_id_server import _limits
+
+    limit = [soft, hard]
+
+    def setrlimit(which: int, values: tuple[int, int]) -> None:
+        limit[:] = values
+
+    monkeypatch.setattr(_limits.resource, "getrlimit", lambda which: tuple(limit))
+    monkeypatch.setattr(_limits.resource, "setrlimit", setrlimit)
+    assert _limits.connection_cap(ConnectionLimits()) == expected
+    assert limit[0] == (raised_to or soft)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"header_timeout": 0},
+        {"body_timeout": float("nan")},
+        {"keep_alive_timeout": True},
+        {"max_connections": 0},
+        {"max_head_bytes": 100},
+        {"max_header_fields": 1.5},
+        {"backlog": "10"},
+    ],
+)
+def test_connection_limits_refuse_nonsense(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ConnectionLimits(**bad)  # type: ignore[arg-type]

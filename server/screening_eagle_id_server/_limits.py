@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
-import resource
 from dataclasses import dataclass
+
+try:
+    import resource
+except ImportError:  # Windows: no open-file limit to fit
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["FD_RESERVE", "ConnectionLimits", "connection_cap"]
 
@@ -64,6 +68,8 @@ def connection_cap(limits: ConnectionLimits) -> tuple[int, int]:
     accept burst (at most the backlog) plus a reserve. The soft limit is first raised towards
     the hard one; what still does not fit lowers the backlog (to a quarter of the limit at
     most), then the connections."""
+    if resource is None:
+        return limits.max_connections, limits.backlog
     wanted = limits.max_connections + limits.backlog + FD_RESERVE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted:
