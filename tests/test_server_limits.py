@@ -139,16 +139,15 @@ def test_a_head_that_never_ends_gets_408(
 def test_a_dripped_head_gets_408_at_its_deadline_not_per_byte(fast: tuple[str, int]) -> None:
     data = head(*(f"X-Drip-{i}: {i}" for i in range(40)))
     with connect(fast) as sock:
-        started = time.monotonic()
         for byte in data[:-4]:
             sock.sendall(bytes([byte]))
             if select.select([sock], [], [], 0.05)[0]:
                 break
         else:
             pytest.fail("the server waited for a head dripped over several timeouts")
+        # Before the drip ended (40 header lines at up to 50 ms per byte): the deadline is for
+        # the whole head, not for each byte.
         assert_error(read_answer(sock), 408, "invalid_request")
-        # Well inside the drip (40 lines, 50 ms per byte): the deadline is for the whole head.
-        assert time.monotonic() - started < 30
 
 
 def test_a_body_that_never_ends_gets_408(
