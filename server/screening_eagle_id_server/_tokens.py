@@ -135,7 +135,7 @@ class TokenSigner:
 class _ClientTemplate:
     """The JSON fragments of one client's tokens that never change between requests."""
 
-    __slots__ = ("aud", "client", "extra", "filtered", "id_tokens", "identity")
+    __slots__ = ("aud", "client", "extra", "filtered", "id_tokens", "identity", "plans")
 
     def __init__(self, client: RegisteredClient, issuer: str) -> None:
         self.client = client
@@ -147,6 +147,7 @@ class _ClientTemplate:
         # The last ID token per released scope set, with its `iat`: an ID token has no `jti`,
         # so within one second the same client and scopes get the very same token.
         self.id_tokens: dict[frozenset[str], tuple[int, str]] = {}
+        self.plans: dict[tuple[str, ...], _Plan] = {}
 
     def id_claims(self, scopes: frozenset[str]) -> str:
         """The ID token members the granted `scopes` release (cached: at most 16 sets)."""
@@ -157,6 +158,37 @@ class _ClientTemplate:
             members = _members({k: v for k, v in claims.items() if k in released})
             self.filtered[scopes] = members
         return members
+
+
+_MAX_PLANS = 256
+
+
+class _Plan:
+    """The fragments of one client's response for one granted scope list, built once."""
+
+    __slots__ = (
+        "access_tail",
+        "body_head",
+        "body_mid",
+        "id_tail",
+        "refresh",
+        "refresh_tail",
+        "released",
+    )
+
+    def __init__(self, template: _ClientTemplate, scopes: tuple[str, ...], lifetime: int) -> None:
+        scope_json = _encode_json(" ".join(scopes))
+        # After `"iat":…` of each token: the members every such token of the client shares.
+        self.access_tail = f',{template.identity},"scp":{scope_json}{template.extra}}}'
+        self.refresh_tail = f',{template.identity},"scp":{scope_json}}}'
+        self.body_head = f'{{"scope":{scope_json},"token_type":"Bearer","access_token":"'
+        self.body_mid = f'","expires_in":{lifetime}'
+        self.released: frozenset[str] | None = None
+        self.id_tail = ""
+        if "openid" in scopes:
+            self.released = _CLAIM_SCOPES.intersection(scopes)
+            self.id_tail = f",{template.identity}{template.id_claims(self.released)}}}"
+        self.refresh = "offline" in scopes
 
 
 def _members(claims: Mapping[str, Any]) -> str:
@@ -191,34 +223,28 @@ class TokenIssuer:
         template = self._templates.get(client.client_id)
         if template is None or template.client is not client:
             template = self._templates[client.client_id] = _ClientTemplate(client, self._issuer)
+        key = tuple(scopes)
+        plan = template.plans.get(key)
+        if plan is None:
+            if len(template.plans) >= _MAX_PLANS:  # orderings of many scopes: stay bounded
+                template.plans.clear()
+            plan = template.plans[key] = _Plan(template, key, self._lifetime)
         now = int(self._clock())
-        scope = " ".join(scopes)
-        scope_json = _encode_json(scope)
         head = f'{{"aud":{template.aud},"exp":{now + self._lifetime}'
-        access = self._signer.sign_json(
-            f'{head},"jti":"{_uuid4()}","iat":{now},{template.identity},"scp":{scope_json}'
-            f"{template.extra}}}"
-        )
-        body = (
-            f'{{"scope":{scope_json},"token_type":"Bearer","access_token":"{access}",'
-            f'"expires_in":{self._lifetime}'
-        )
-        if "openid" in scopes:
-            released = _CLAIM_SCOPES.intersection(scopes)
-            last = template.id_tokens.get(released)
+        access = self._signer.sign_json(f'{head},"jti":"{_uuid4()}","iat":{now}{plan.access_tail}')
+        body = f"{plan.body_head}{access}{plan.body_mid}"
+        if plan.released is not None:
+            last = template.id_tokens.get(plan.released)
             if last is not None and last[0] == now:
                 id_token = last[1]
             else:
-                members = template.id_claims(released)
-                id_token = self._signer.sign_json(
-                    f'{head},"iat":{now},{template.identity}{members}}}'
-                )
-                template.id_tokens[released] = (now, id_token)
+                id_token = self._signer.sign_json(f'{head},"iat":{now}{plan.id_tail}')
+                template.id_tokens[plan.released] = (now, id_token)
             body += f',"id_token":"{id_token}"'
-        if "offline" in scopes:
+        if plan.refresh:
             refresh = self._signer.sign_json(
                 f'{{"aud":{template.aud},"exp":{now + self._refresh_lifetime},"jti":"{_uuid4()}",'
-                f'"iat":{now},{template.identity},"scp":{scope_json}}}'
+                f'"iat":{now}{plan.refresh_tail}'
             )
             body += f',"refresh_token":"{refresh}"'
         return (body + "}").encode()
