@@ -38,7 +38,7 @@ _MESSAGE = "method=%s path=%s status=%d client_id=%s latency_ms=%.2f"
 _logger = logging.getLogger(ACCESS_LOGGER)
 _buffer: BufferedAccessLog | None = None
 
-_Entry = tuple[float, str, str, int, str, float]
+_Entry = tuple[float, str, str, int, str | None, float]
 
 
 def quote(value: str) -> str:
@@ -54,12 +54,13 @@ def log_access(
     """Log one request. `method`, `path` and `client_id` are quoted here."""
     if not _logger.isEnabledFor(logging.INFO):
         return
-    client = "-" if client_id is None else quote(client_id)
-    method, path = quote(method), quote(path)
     buffer = _buffer
     if buffer is not None:
-        buffer.entries.append((time.time(), method, path, status, client, latency_ms))
+        # Quoted by the writer thread, with the rest of the formatting.
+        buffer.entries.append((time.time(), method, path, status, client_id, latency_ms))
         return
+    client = "-" if client_id is None else quote(client_id)
+    method, path = quote(method), quote(path)
     # makeRecord + handle: Logger.info would also walk the stack to find the caller, which
     # an access line does not need, on every request.
     _logger.handle(
@@ -123,7 +124,8 @@ class BufferedAccessLog:
             pid = os.getpid()
             lines = []
             for _ in range(len(entries)):
-                created, method, path, status, client, latency_ms = entries.popleft()
+                created, method, path, status, client_id, latency_ms = entries.popleft()
+                client = "-" if client_id is None else quote(client_id)
                 second = int(created)
                 if second != self._second:
                     self._second = second
@@ -131,7 +133,7 @@ class BufferedAccessLog:
                 millis = int((created - second) * 1000)
                 lines.append(
                     f"{self._stamp},{millis:03d} INFO [{pid}] {ACCESS_LOGGER}: "
-                    f"method={method} path={path} status={status} client_id={client} "
+                    f"method={quote(method)} path={quote(path)} status={status} client_id={client} "
                     f"latency_ms={latency_ms:.2f}\n"
                 )
             if not lines:
