@@ -3,9 +3,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV := .venv
+# VENV=.venv-3.12 keeps a second venv beside the first (as `make test-pythons` does).
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Which interpreter made the venv: when PYTHON names another one, the venv is rebuilt.
+INTERPRETER := $(VENV)/.interpreter
+PY_ID := import os, sys; print(sys.implementation.name, sys.version.split()[0], os.path.realpath(sys.base_prefix))
+# Python versions the classifiers in pyproject.toml claim; `make test-pythons` runs each one.
+PYTHONS ?= python3.11 python3.12 python3.13
 # The generator's post-hooks call `ruff`: put the venv's pinned ruff first on PATH,
 # or the hooks are silently skipped and the output changes.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -14,18 +20,34 @@ GEN_OUT ?= generated/screening_eagle_id_client
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help venv generate lint test demo serve conformance bench clean
+.PHONY: help venv generate lint test test-pythons demo serve conformance bench clean FORCE
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv and install the project with its dev extra (re-run when pyproject changes)
+venv: $(STAMP) ## Create .venv with PYTHON and install the project + the dev group (re-run when pyproject changes)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
+# Rewritten (so newer) only when the interpreter differs from the one that made the venv; the
+# venv is then deleted, and the stamp below rebuilds it. A venv from before this rule gets the
+# file dated 2000, so recording its interpreter never reinstalls it.
+$(INTERPRETER): FORCE
+	@$(PYTHON) -c pass 2>/dev/null || { echo "PYTHON=$(PYTHON) does not run"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Python 3.11+ is required (PYTHON=$(PYTHON))"; exit 1; }
+	@want="$$($(PYTHON) -c '$(PY_ID)')"; \
+	have="$$(cat $@ 2>/dev/null || $(BIN)/python -c '$(PY_ID)' 2>/dev/null)"; \
+	if [ "$$want" != "$$have" ]; then \
+	  if [ -e $(VENV) ]; then echo "$(VENV) was made with $${have:-another interpreter}; rebuilding it with $$want"; fi; \
+	  rm -rf $(VENV) && mkdir -p $(VENV) && echo "$$want" > $@; \
+	elif [ ! -e $@ ]; then \
+	  echo "$$want" > $@ && touch -t 200001010000 $@; \
+	fi
+
+# Dependency groups (PEP 735) need pip >= 25.1: the venv's pip is upgraded first.
+$(STAMP): pyproject.toml $(INTERPRETER)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet -e '.[server,redis,requests,httpx2,otel,conformance]' --group dev
 	touch $@
 
 generate: $(STAMP) ## Regenerate the client from openapi.yaml into generated/ (GEN_OUT=dir to write elsewhere)
@@ -43,25 +65,33 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict, spec validatio
 test: $(STAMP) lint ## Lint, then the whole test suite (installs everything first)
 	$(BIN)/pytest
 
+test-pythons: ## `make test` on every Python of PYTHONS (names or paths), each in its own .venv-X.Y (slow)
+	@set -e; for py in $(PYTHONS); do \
+	  version="$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
+	    || { echo "== $$py: does not run here, skipped"; continue; }; \
+	  echo "== $$py ($$version)"; $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$version; \
+	done
+
 demo: $(STAMP) ## Run the main job against the embedded reference server
 	$(BIN)/python -m screening_eagle_id._demo
 
 serve: $(STAMP) ## Run the reference server in dev mode on HOST:PORT
 	$(BIN)/python -m screening_eagle_id_server --dev --host $(HOST) --port $(PORT)
 
-# Secrets reach the runner through the environment only: make exports CLIENT_SECRET=… to the
-# recipe and the shell, not make, expands it, so it never appears on a command line.
-conformance: $(STAMP) ## Check any server: URL=… CLIENT_ID=… CLIENT_SECRET=… [SCOPE=…] [MAX_EXAMPLES=…] [INSECURE=1]
-	@EAGLE_ID_CLIENT_SECRET="$${CLIENT_SECRET:-$${EAGLE_ID_CLIENT_SECRET:-}}" \
-	EAGLE_ID_SPECIAL_CLIENT_SECRET="$${SPECIAL_CLIENT_SECRET:-$${EAGLE_ID_SPECIAL_CLIENT_SECRET:-}}" \
-	$(BIN)/python -m tests.conformance --url "$${URL:-}" --client-id "$${CLIENT_ID:-}" \
-	  --scope "$${SCOPE:-}" --max-examples "$${MAX_EXAMPLES:-}" \
-	  --special-client-id "$${SPECIAL_CLIENT_ID:-}" $(if $(filter 1 yes true,$(INSECURE)),--insecure)
+# A thin wrapper around `python -m screening_eagle_id_conformance` (also `eagle-id conformance`).
+# The secret comes from $$EAGLE_ID_CLIENT_SECRET (or --client-secret-file in ARGS), never from a
+# make variable: a command line is readable by every local user in the process list.
+# CI jobs: run the command itself, not make — make turns every failure into exit status 2, and
+# the suite's own 0 / 1 / 2 tell "conformant" from "not conformant" from "could not run".
+conformance: $(STAMP) ## Check any server: URL=… CLIENT_ID=… [SCOPE=…] [ARGS="--profile oauth2 …"]; the secret: env EAGLE_ID_CLIENT_SECRET
+	$(if $(CLIENT_SECRET)$(SPECIAL_CLIENT_SECRET),$(error secrets on make's command line are visible in the process list: export EAGLE_ID_CLIENT_SECRET / EAGLE_ID_SPECIAL_CLIENT_SECRET instead))
+	$(BIN)/python -m screening_eagle_id_conformance $(if $(URL),--url '$(URL)') \
+	  $(if $(CLIENT_ID),--client-id '$(CLIENT_ID)') $(if $(SCOPE),--scope '$(SCOPE)') $(ARGS)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[server,redis,requests,httpx2,otel,conformance]' --group bench
 	touch $@
 
 # The server section is judged under wrk: installed here when root with apt-get, else asked for.
@@ -73,8 +103,8 @@ bench: $(BENCH_STAMP) ## Measure speed against httpx-auth, Authlib, oidc-provide
 	@command -v wrk >/dev/null || [ "$${BENCH_LOADER:-}" = httpx ] || { echo "make bench: the \
 	server section needs wrk: install it (apt-get install wrk, brew install wrk), or run \
 	BENCH_LOADER=httpx make bench to use the weaker built-in loader (server targets not judged)"; exit 1; }
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean: ## Remove the venv and every cache
-	rm -rf $(VENV) build dist reports .ruff_cache .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build dist reports .ruff_cache .mypy_cache .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

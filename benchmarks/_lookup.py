@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Generator
 from functools import partial
@@ -188,8 +189,24 @@ def bench_lookup(endpoint: Endpoint, rounds: int) -> Section:
         "httpx-auth has no async token path: its async auth flow makes the same plain call, "
         "timed as such inside the loop. Any `async def` lookup pays for creating and awaiting a "
         "coroutine (the async floor), so httpx-auth ÷ async floor bounds the async speed-up.",
+        _otel_note(),
     ]
     return section
+
+
+def _otel_note() -> str:
+    """Under which OpenTelemetry condition ours was measured (its hot path depends on it)."""
+    if "opentelemetry" not in sys.modules:
+        return "OpenTelemetry: opentelemetry-api not installed."
+    from opentelemetry import metrics
+
+    provider = type(metrics.get_meter_provider()).__name__
+    configured = provider not in ("_ProxyMeterProvider", "NoOpMeterProvider")
+    return "OpenTelemetry: opentelemetry-api installed and imported (at the warm-up fetch), " + (
+        "a MeterProvider configured: cache hits counted."
+        if configured
+        else "no provider configured: get_token() is not wrapped, nothing runs per lookup."
+    )
 
 
 async def _async_subjects(

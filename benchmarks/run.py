@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["lookup", "overhead", "storms", "server", "generate"],
+        choices=["lookup", "overhead", "storms", "server", "generate", "cli"],
         help="run only these sections (repeatable)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 3 if args.quick else 7
     storm_size = 100 if args.quick else STORM_SIZE
     load_seconds = 1.0 if args.quick else 8.0
-    wanted = set(args.only or ["lookup", "overhead", "storms", "server", "generate"])
+    wanted = set(args.only or ["lookup", "overhead", "storms", "server", "generate", "cli"])
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     sections: list[Section] = []
@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             from ._generate import bench_generate
 
             ok &= _run_section(sections, "5. Code generation", bench_generate)
+        if "cli" in wanted:
+            from ._cli import bench_cli
+
+            ok &= _run_section(
+                sections, "6. eagle-id token from the command line", lambda: bench_cli(2 * rounds)
+            )
     except KeyboardInterrupt:
         progress("interrupted: every server was stopped; no RESULTS.md written")
         return 130

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from live_server import LiveServer, start_server
@@ -24,6 +30,17 @@ name = "Test User"
 """
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hermetic runs: the caller's `EAGLE_ID_*` variables (say `EAGLE_ID_SCOPE=admin` exported
+    in their shell) and their credentials file (`~/.config/eagle-id`) never reach a test or a
+    subprocess it starts. Tests that want them set them."""
+    for name in [name for name in os.environ if name.startswith("EAGLE_ID_")]:
+        del os.environ[name]
+    config_home = tempfile.mkdtemp(prefix="eagle-id-tests-config-")
+    os.environ["XDG_CONFIG_HOME"] = config_home
+    config.add_cleanup(lambda: shutil.rmtree(config_home, ignore_errors=True))
+
+
 @pytest.fixture(scope="session")
 def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The reference server with the demo client, from a temp registry file, for the session."""
@@ -32,6 +49,20 @@ def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     settings = Settings(signing_key=secrets.token_bytes(32), registry=Registry.from_file(path))
     with start_server(settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def wheel_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session (pip wheel, no dependencies)."""
+    out = tmp_path_factory.mktemp("wheel")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    (path,) = out.glob("screening_eagle_id-*.whl")
+    return path
 
 
 @pytest.fixture(autouse=True)

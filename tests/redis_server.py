@@ -64,6 +64,10 @@ class RedisServer:
         """A new synchronous client (close it)."""
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
+    def extra_args(self) -> list[str]:
+        """More command-line options (for subclasses: a cluster node, ...)."""
+        return []
+
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
         log = open(self._dir / "redis.log", "ab")  # noqa: SIM115 - handed to the child
@@ -83,6 +87,7 @@ class RedisServer:
                     str(self._dir),
                     "--daemonize",
                     "no",
+                    *self.extra_args(),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -12,8 +12,10 @@ import types
 from pathlib import Path
 
 import pytest
+import screening_eagle_id
 from live_server import LiveServer
 from screening_eagle_id import MemoryCache, Token, _cli
+from screening_eagle_id._filecache import default_cache_dir
 
 
 def _b64(obj: object) -> str:
@@ -71,9 +73,20 @@ def test_token_prints_an_access_token(env: None, reference_server: LiveServer) -
 def test_token_json(env: None) -> None:
     status, output = run("token", "--json")
     assert status == 0
-    token = Token.from_dict(json.loads(output))
-    assert token.scope == {"openid"}
+    shown = json.loads(output)
+    assert list(shown) == [
+        "access_token",
+        "token_type",
+        "scope",
+        "issued_at",
+        "expires_at",
+        "id_token",
+        "refresh_token",
+    ]
+    assert shown["scope"] == "openid"
+    assert shown["expires_at"] > shown["issued_at"] > 0
     assert "client_secret" not in output
+    assert "binding" not in output
 
 
 def test_token_from_a_profile(
@@ -178,3 +191,227 @@ def test_cache_file_unavailable_is_a_usage_error(
     monkeypatch.setitem(sys.modules, "screening_eagle_id._filecache", None)
     assert run("token", "--cache", "file")[0] == 2
     assert "--cache file is not available" in capsys.readouterr().err
+
+
+# -- item 2: cache management -------------------------------------------------------------------
+
+
+def test_a_second_call_prints_the_cached_token(env: None, reference_server: LiveServer) -> None:
+    before = reference_server.token_requests()
+    first = run("token")
+    second = run("token")
+    assert first == second
+    assert first[0] == 0
+    assert reference_server.token_requests() == before + 1
+
+
+def test_refresh_fetches_and_replaces_the_cached_token(
+    env: None, reference_server: LiveServer
+) -> None:
+    _, old = run("token")
+    status, new = run("token", "--refresh")
+    assert status == 0
+    assert new != old
+    assert run("token") == (0, new)  # the replaced entry is what later calls get
+    assert run("token", "--cache", "memory", "--refresh")[0] == 0
+    assert run("token") == (0, new)  # --cache memory leaves the file alone
+
+
+def test_cache_list_shows_key_client_scope_expiry_never_a_token(
+    env: None, reference_server: LiveServer
+) -> None:
+    assert run("cache", "list") == (0, f"no cached tokens in {default_cache_dir()}\n")
+    _, token = run("token", "--scope", "inspect openid", "--json")
+    status, listing = run("cache", "list")
+    assert status == 0
+    header, row = listing.splitlines()
+    assert header.split()[:3] == ["KEY", "CLIENT", "ID"]
+    assert reference_server.client_id in row
+    assert "inspect openid" in row
+    assert row.endswith("valid")
+    status, as_json = run("cache", "list", "--json")
+    (entry,) = json.loads(as_json)
+    shown = json.loads(token)
+    assert entry["client_id"] == reference_server.client_id
+    assert entry["scope"] == "inspect openid"
+    assert entry["expires_at"] == shown["expires_at"]
+    assert len(entry["key"]) == 64
+    assert row.startswith(entry["key"][:16])
+    for secret in (shown["access_token"], shown["id_token"], reference_server.client_secret):
+        assert secret not in listing + as_json
+
+
+def test_cache_list_reports_an_unusable_file_without_its_content(env: None) -> None:
+    run("token")
+    (path,) = default_cache_dir().glob("*.json")
+    path.write_text('{"access_token": "SENTINEL-CONTENT"', encoding="utf-8")
+    status, listing = run("cache", "list")
+    assert status == 0
+    assert "unusable" in listing
+    assert "SENTINEL-CONTENT" not in listing
+
+
+def test_cache_clear_removes_the_current_entry_then_all(
+    env: None, reference_server: LiveServer
+) -> None:
+    _, first = run("token")
+    run("token", "--scope", "email")
+    assert len(list(default_cache_dir().glob("*.json"))) == 2
+    status, said = run("cache", "clear")
+    assert status == 0
+    assert said.startswith("removed the cached token of client")
+    assert len(list(default_cache_dir().glob("*.json"))) == 1
+    assert run("cache", "clear")[1].startswith("no cached token for client")
+    _, second = run("token")
+    assert second != first  # fetched anew
+    assert run("cache", "clear", "--all") == (
+        0,
+        f"removed 2 cached tokens from {default_cache_dir()}\n",
+    )
+    assert list(default_cache_dir().glob("*.json")) == []
+    assert list(default_cache_dir().glob("*.lock")) != []  # lock files are never deleted
+
+
+# -- item 3: CLI polish ---------------------------------------------------------------------------
+
+
+def test_version_has_one_source(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"eagle-id {screening_eagle_id.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "given", [f"Bearer {JWT}", f"bearer  {JWT}\n", f"Authorization: Bearer {JWT}", f" {JWT} "]
+)
+def test_decode_accepts_a_bearer_prefix(given: str) -> None:
+    assert run("decode", given) == run("decode", JWT)
+
+
+def test_decode_json() -> None:
+    status, output = run("decode", "--json", f"Bearer {JWT}")
+    assert status == 0
+    assert json.loads(output) == {
+        "verified": False,
+        "header": {"alg": "HS256", "typ": "JWT"},
+        "claims": {"sub": "1302", "aud": "x"},
+    }
+
+
+def test_decode_two_tokens_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("decode", f"Bearer {JWT} {JWT}")[0] == 2
+    assert "not a JWT" in capsys.readouterr().err
+
+
+def test_errors_name_command_line_options(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_URL", "http://id.example.com")
+    assert run("token")[0] == 1
+    err = capsys.readouterr().err
+    assert "--allow-insecure-http" in err
+    assert "allow_insecure_http" not in err
+    monkeypatch.delenv("EAGLE_ID_URL")
+    assert run("token")[0] == 2
+    err = capsys.readouterr().err
+    assert "no --url option; EAGLE_ID_URL not set" in err
+    assert "argument" not in err
+    assert err.count("\n") == 1
+
+
+def _profile_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "eagle-id" / "credentials.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[default]\nclient_id = "a"\nclient_secret = "b\n', "not valid TOML"),
+        ('[default]\nclient_id = "a"\n\nclient_secret = = 2\n', "line 4"),
+        ('[default]\nclient_id = "a"\nclient_secret = 12345\n', "client_secret of profile"),
+        ('[default]\nclient_id = "a"\nclient_secret = 12345\n', "is an integer, not a string"),
+        ('[default]\nclient_id = "a"\nclient_secret = "b"\nscope = ["x"]\n', "scope of"),
+        ('default = "a profile"\n', "is a string, not a profile table"),
+        ('[default]\nclient_id = "a"\n', "has no client_secret"),
+    ],
+)
+def test_a_broken_profile_file_is_named_as_such(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    expected: str,
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("EAGLE_ID_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    _profile_file(tmp_path, text)
+    assert run("token")[0] == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "no client credentials found" not in err
+    assert err.count("\n") == 1
+
+
+def test_a_broken_profile_is_reported_even_with_credentials_in_the_environment(
+    env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("EAGLE_ID_SCOPE")  # so the profile is needed for the scope
+    _profile_file(tmp_path, "[default\n")
+    assert run("token")[0] == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+# -- item 4: the full token URL -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["/api/id/v1/auth/token", "/api/id/v1/auth/token/", "/"])
+def test_token_takes_the_full_token_url(
+    env: None, reference_server: LiveServer, suffix: str
+) -> None:
+    status, output = run("token", "--url", reference_server.url + suffix, "--cache", "memory")
+    assert status == 0, output
+    assert output.count(".") == 2
+
+
+def test_the_full_url_and_the_base_url_share_one_cache_entry(
+    env: None, reference_server: LiveServer
+) -> None:
+    _, first = run("token", "--url", reference_server.token_url)
+    assert run("token", "--url", reference_server.url) == (0, first)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--json"],
+        ["--json", "--refresh", "--allow-insecure-http"],
+        ["--url", "https://id.example.com", "--scope", "openid email", "--profile", "ci"],
+        ["--scope", ""],
+        ["--cache", "memory", "--json"],
+        ["--cache", "file"],
+        ["--cache", "disk"],
+        ["--json", "--json"],
+        ["--scope", "a", "--scope", "b"],
+        ["--js"],
+        ["--scope=openid"],
+        ["--scope", "-x"],
+        ["--scope"],
+        ["-h"],
+        ["--", "--json"],
+        ["extra"],
+    ],
+)
+def test_plain_token_options_parse_as_argparse_parses_them(argv: list[str]) -> None:
+    plain = _cli._plain_token_args(["token", *argv])
+    if plain is None:
+        return  # argparse parses it (or reports the error)
+    parsed = vars(_cli._token_parser().parse_args(argv))
+    assert vars(plain) == parsed

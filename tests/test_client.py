@@ -35,7 +35,9 @@ from screening_eagle_id import (
     TokenClient,
     TokenError,
     TokenTransportError,
+    cache_key,
 )
+from screening_eagle_id._entry import binding_key
 from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_server import Registry, Settings
 
@@ -179,22 +181,24 @@ def test_async_client_gets_and_caches_a_token(reference_server: LiveServer) -> N
 def test_every_request_goes_through_the_generated_operation(
     reference_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The generated operation builds every request and parses every response; the overlay
+    # only sends it and reads the body (bounded).
     calls: list[str] = []
-    sync_op, async_op = (
-        generate_auth_access_token.sync_detailed,
-        generate_auth_access_token.asyncio_detailed,
+    build, parse = (
+        generate_auth_access_token._get_kwargs,
+        generate_auth_access_token._build_response,
     )
 
-    def spy(**kwargs: Any) -> Any:
-        calls.append("sync")
-        return sync_op(**kwargs)
+    def spy_build(**kwargs: Any) -> Any:
+        calls.append("build")
+        return build(**kwargs)
 
-    async def aspy(**kwargs: Any) -> Any:
-        calls.append("async")
-        return await async_op(**kwargs)
+    def spy_parse(**kwargs: Any) -> Any:
+        calls.append("parse")
+        return parse(**kwargs)
 
-    monkeypatch.setattr(generate_auth_access_token, "sync_detailed", spy)
-    monkeypatch.setattr(generate_auth_access_token, "asyncio_detailed", aspy)
+    monkeypatch.setattr(generate_auth_access_token, "_get_kwargs", spy_build)
+    monkeypatch.setattr(generate_auth_access_token, "_build_response", spy_parse)
     before = reference_server.token_requests()
     with TokenClient(reference_server.url, creds_of(reference_server), scope="email") as tc:
         tc.fetch_token()
@@ -207,7 +211,7 @@ def test_every_request_goes_through_the_generated_operation(
             await atc.fetch_token()
 
     asyncio.run(main())
-    assert calls == ["sync", "sync", "async"]
+    assert calls == ["build", "parse"] * 3
     assert reference_server.token_requests() == before + 3
 
 
@@ -472,6 +476,37 @@ def test_plain_http_can_be_allowed_explicitly() -> None:
 def test_bad_urls_are_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError):
         TokenClient(url, CREDS, scope="openid")
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("https://ID.Example.com", "https://id.example.com"),
+        ("https://id.example.com:443/", "https://id.example.com"),
+        ("https://id.example.com/api/id/v1/auth/token", "https://id.example.com"),
+        ("https://id.example.com/api/id/v1/auth/token/", "https://id.example.com"),
+        ("https://id.example.com:8443/id/api/id/v1/auth/token", "https://id.example.com:8443/id"),
+        ("http://[::1]:8000/api/id/v1/auth/token", "http://[::1]:8000"),
+    ],
+)
+def test_the_url_is_canonical_and_may_be_the_full_token_url(given: str, canonical: str) -> None:
+    endpoint = Endpoint()
+    tc = TokenClient(
+        given,
+        CREDS,
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(endpoint)),
+    )
+    assert tc.url == canonical
+    assert tc.cache_key == TokenClient(canonical, CREDS, scope="openid").cache_key
+    tc.get_token()
+    assert str(endpoint.requests[0].url) == canonical + "/api/id/v1/auth/token"
+
+
+def test_the_full_token_url_of_a_live_server(reference_server: LiveServer) -> None:
+    creds = ClientCredentials(reference_server.client_id, reference_server.client_secret)
+    with TokenClient(reference_server.token_url, creds, scope="openid") as tc:
+        assert tc.get_token().scope == {"openid"}
 
 
 def test_empty_scope_is_a_configuration_error() -> None:
@@ -919,16 +954,20 @@ def test_a_fresh_token_in_a_shared_cache_is_adopted_without_a_request() -> None:
     clock, endpoint, cache = FakeClock(), Endpoint(), MemoryCache()
     # Written by "another process" 100 s ago (wall clock), lifetime 1000 s.
     issued_wall = clock.wall - 100
-    shared = Token.from_dict(
-        {
-            "access_token": "from-elsewhere",
-            "token_type": "Bearer",
-            "scope": "openid",
-            "issued_at": issued_wall,
-            "expires_at": issued_wall + 1000,
-        }
-    )
     tc = mock_client(endpoint, clock=clock, cache=cache)
+    shared = _bound(
+        tc,
+        Token.from_dict(
+            {
+                "v": 1,
+                "access_token": "from-elsewhere",
+                "token_type": "Bearer",
+                "scope": "openid",
+                "issued_at": issued_wall,
+                "expires_at": issued_wall + 1000,
+            }
+        ),
+    )
     cache.set(tc.cache_key, shared)
     assert tc.get_token() is shared
     assert endpoint.requests == []
@@ -939,10 +978,17 @@ def test_a_fresh_token_in_a_shared_cache_is_adopted_without_a_request() -> None:
     assert cache.get(tc.cache_key) == tc.get_token()
 
 
+def _bound(tc: TokenClient | AsyncTokenClient, token: Token) -> Token:
+    """`token` as a client with `tc`'s secret would have cached it (bound to the secret)."""
+    return token.bound(binding_key(SECRET, tc.cache_key))
+
+
 def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token:
+    """A token another client with the same secret cached `age` seconds ago."""
     issued_wall = clock.wall - age
-    return Token.from_dict(
+    token = Token.from_dict(
         {
+            "v": 1,
             "access_token": "from-elsewhere",
             "token_type": "Bearer",
             "scope": "openid",
@@ -950,6 +996,7 @@ def _shared_token(clock: FakeClock, age: float, lifetime: float = 1000) -> Token
             "expires_at": issued_wall + lifetime,
         }
     )
+    return token.bound(binding_key(SECRET, cache_key(URL, "client-1", ["openid"])))
 
 
 def test_a_cached_token_due_a_refresh_is_served_through_an_outage() -> None:

@@ -20,6 +20,7 @@ from screening_eagle_id import (
     TokenError,
     TokenTransportError,
 )
+from screening_eagle_id._exceptions import MAX_SERVER_TEXT, scrub
 from screening_eagle_id._response import (
     error_fields,
     error_for_status,
@@ -208,3 +209,37 @@ def test_transport_errors(exc: httpx.RequestError, retryable: bool) -> None:
 def test_errors_are_exported() -> None:
     for cls in [TokenError, *SUBCLASSES]:
         assert getattr(screening_eagle_id, cls.__name__) is cls
+
+
+# --- scrub: server text before it reaches a message -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "before SECRET-1 after",
+        "before secret-1 after",  # case does not hide it
+        "SEC\x00RET-1 and SE\u200bCRET-1",  # nor a control or zero-width character inside
+        "\x00" * 70_000 + "SECRET-1" * 3,  # nor padding that would push a cut into it
+        "x" * 1020 + "SECRET-1",  # nor the cap
+    ],
+)
+def test_scrub_leaves_no_part_of_a_secret(text: str) -> None:
+    out = scrub(text, ["SECRET-1"])
+    assert "SECRET" not in out.upper()
+    assert "SEC" not in out[-10:]
+    assert len(out) <= MAX_SERVER_TEXT
+
+
+def test_scrub_drops_control_and_format_characters() -> None:
+    out = scrub("a\r\nb\x1b[31mc\u202ed\u2028e\x85f")
+    assert out == "ab[31mcdef"
+
+
+def test_error_text_passes_the_clean_function() -> None:
+    err = error_for_status(
+        401, "E\nRR", "desc " + "y" * 5000, url=URL, detail="d\x00", clean=lambda t: scrub(t)
+    )
+    assert "\n" not in str(err)
+    assert len(err.error_description or "") == MAX_SERVER_TEXT
+    assert err.error == "ERR"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+import subprocess
+import sys
 import types
 
+import pytest
 import screening_eagle_id
 
 
@@ -22,12 +26,49 @@ def test_all_is_sorted_and_unique() -> None:
 
 
 def test_all_imports_are_exported() -> None:
+    for name in screening_eagle_id.__all__:  # names load on first use (PEP 562)
+        getattr(screening_eagle_id, name)
     public = {
         name
         for name, value in vars(screening_eagle_id).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(screening_eagle_id.__all__)
+    assert set(screening_eagle_id.__all__) <= set(dir(screening_eagle_id))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        screening_eagle_id.Nope  # noqa: B018
+
+
+def test_importing_the_package_loads_no_dependency() -> None:
+    """`import screening_eagle_id` stays light: names load on first use (PEP 562)."""
+    code = (
+        "import sys, screening_eagle_id\n"
+        "heavy = {'httpx', 'attrs', 'screening_eagle_id_client', 'screening_eagle_id._client'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_version_has_one_source() -> None:
+    from importlib.metadata import version
+
+    assert screening_eagle_id.__version__ == version("screening-eagle-id")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", screening_eagle_id.__version__)
+
+
+def test_optional_integrations_are_not_imported_eagerly() -> None:
+    code = (
+        "import sys, screening_eagle_id; "
+        "print(sorted(m for m in ('requests', 'httpx2', 'opentelemetry') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_exported_names_belong_to_the_package() -> None:

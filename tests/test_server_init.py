@@ -14,6 +14,7 @@ def test_exported_names() -> None:
         "DEMO_CLIENT_SECRET",
         "TOKEN_PATH",
         "ConnectionLimits",
+        "EagleIdServer",
         "RegisteredClient",
         "Registry",
         "RegistryError",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from typing import Self
 
 import httpx
 from attrs import frozen
 
 from ._client import AsyncTokenClient, TokenClient
+from ._httpx2 import httpx2_if_imported, with_httpx2_base
 from ._token import Token
 
 __all__ = ["BearerAuth"]
@@ -41,6 +43,12 @@ class BearerAuth(httpx.Auth):
     `AsyncTokenClient` with `httpx.AsyncClient`.
     """
 
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        # Also an httpx2.Auth when httpx2 is in use (see _httpx2.py): never imports httpx2.
+        if httpx2_if_imported() is not None and not _is_httpx2_auth_class(cls):
+            cls = with_httpx2_base(cls)
+        return super().__new__(cls)
+
     def __init__(self, tokens: TokenClient | AsyncTokenClient) -> None:
         self._tokens = tokens
 
@@ -48,15 +56,22 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth({self._tokens!r})"
 
     def flow(
-        self, request: httpx.Request
+        self, request: httpx.Request, *, replayable: bool | None = None
     ) -> Generator[httpx.Request | _NeedToken, httpx.Response | Token, None]:
-        """The authentication flow; yields requests and token requests (see module comment)."""
+        """The authentication flow; yields requests and token requests (see module comment).
+
+        Any request with a `headers` mapping and any response with a `status_code` will do
+        (httpx, httpx2, requests); `replayable` says whether the body can be sent again, and
+        defaults to what an httpx or httpx2 request's stream says.
+        """
         token = yield _NeedToken()
         assert isinstance(token, Token)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
-        assert isinstance(response, httpx.Response)
-        if response.status_code != 401 or not _replayable(request):
+        assert not isinstance(response, Token)
+        if replayable is None:
+            replayable = _replayable(request)
+        if response.status_code != 401 or not replayable:
             return
         fresh = yield _NeedToken(rejected=token)
         assert isinstance(fresh, Token)
@@ -69,7 +84,9 @@ class BearerAuth(httpx.Auth):
         """Drive `flow()` for `httpx.Client`, getting tokens from the `TokenClient`."""
         tokens = self._tokens
         if not isinstance(tokens, TokenClient):
-            raise TypeError("BearerAuth with an AsyncTokenClient needs an httpx.AsyncClient")
+            raise TypeError(
+                "BearerAuth with an AsyncTokenClient needs an httpx.AsyncClient (or httpx2's)"
+            )
         flow = self.flow(request)
         step = next(flow)
         while True:
@@ -91,7 +108,7 @@ class BearerAuth(httpx.Auth):
         """Drive `flow()` for `httpx.AsyncClient`, awaiting tokens from the `AsyncTokenClient`."""
         tokens = self._tokens
         if not isinstance(tokens, AsyncTokenClient):
-            raise TypeError("BearerAuth with a TokenClient needs an httpx.Client")
+            raise TypeError("BearerAuth with a TokenClient needs an httpx.Client (or httpx2's)")
         flow = self.flow(request)
         step = next(flow)
         while True:
@@ -108,6 +125,15 @@ class BearerAuth(httpx.Auth):
                 return
 
 
+def _is_httpx2_auth_class(cls: type) -> bool:
+    httpx2 = httpx2_if_imported()
+    return httpx2 is None or httpx2 is httpx or issubclass(cls, httpx2.Auth)
+
+
 def _replayable(request: httpx.Request) -> bool:
-    """Whether the body can be sent again: in memory (bytes, form, JSON), not a one-shot stream."""
-    return isinstance(request.stream, httpx.ByteStream)
+    """Whether the body can be sent again: in memory (bytes, form, JSON), not a one-shot stream.
+    An httpx2 request is checked against httpx2's own stream class (already imported then)."""
+    if isinstance(request.stream, httpx.ByteStream):
+        return True
+    httpx2 = httpx2_if_imported()
+    return httpx2 is not None and isinstance(request.stream, httpx2.ByteStream)

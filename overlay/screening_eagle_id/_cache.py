@@ -5,8 +5,12 @@ AsyncRedisCache in `_rediscache.py` follow it too):
 
 * Keys are the strings `cache_key()` returns: 64 lowercase hex digits (a SHA-256 of base URL,
   client id and sorted scopes), safe as file names and Redis keys. Never derived from the secret.
-* Values are `Token`s. A cache that leaves the process stores `token.to_dict()` (JSON-safe,
-  wall-clock times, no client secret) and rebuilds with `Token.from_dict()`.
+* Values are `Token`s. A cache that leaves the process stores the entry format of
+  `_entry.py` (`encode(token.to_entry())`: JSON, wall-clock times, no client secret) and
+  rebuilds with `Token.from_entry(decode(raw))`, which checks every field; an entry that
+  fails is a miss. It must keep `token.binding`: the client adopts a cached token only if
+  its binding proves it was fetched with the same secret (see `_entry.verify`), so a cache
+  that drops it always misses.
 * `get(key)` returns the stored token or None. It may return an expired token (the client
   decides freshness) and returns None, rather than raising, for a missing, unreadable or
   corrupt entry. `set(key, token)` overwrites; a cache may drop the entry once
@@ -30,13 +34,12 @@ AsyncRedisCache in `_rediscache.py` follow it too):
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol, runtime_checkable
 
+from ._entry import cache_key
 from ._token import Token
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache", "cache_key"]
@@ -45,15 +48,6 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "AsyncTokenCache", "MemoryCache", "TokenCache
 #: with the default RetryPolicy and timeout can take (total_timeout 30 s, then a last try of
 #: up to 10 s per phase), so waiters never give up on a live holder and fetch alongside it.
 DEFAULT_LOCK_TIMEOUT = 60.0
-
-
-def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
-    """The key a token is cached under: SHA-256 hex of (base URL, client id, sorted scopes).
-
-    The base URL is compared without a trailing slash; scope order does not matter.
-    """
-    material = json.dumps([base_url.rstrip("/"), client_id, sorted(set(scopes))])
-    return hashlib.sha256(material.encode()).hexdigest()
 
 
 @runtime_checkable

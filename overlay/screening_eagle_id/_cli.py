@@ -1,20 +1,48 @@
-"""The `eagle-id` command: `token`, `decode`, `serve`."""
+"""The `eagle-id` command: `token`, `cache list|clear`, `decode`, `serve`, `conformance`, and
+`--version`.
+
+Kept light on purpose: up front it imports only the standard library and the stdlib-only
+modules (`_config`, `_cachedir`, `_entry`, `_quick`), so a cached `eagle-id token` is answered
+without httpx, attrs or the generated client (see `_quick.py`). Everything else is imported
+inside the function that needs it. Subcommands that belong to another package are delegated
+before any parsing, and imported only then: add one to `DELEGATED`.
+
+Errors are one line on stderr and an exit status, never a traceback: 1 when getting a token
+failed (`TokenError`), 2 for a usage or configuration error. Messages name command-line
+options (`--url`, `--allow-insecure-http`), not Python arguments.
+"""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from types import SimpleNamespace
 
-from ._cache import TokenCache
-from ._client import TokenClient
+from . import _config
+from ._cachedir import (
+    UnusableFile,
+    default_cache_folder,
+    entry_names,
+    open_dir,
+    read_entry_file,
+)
+from ._config import CLI_NAMES
+from ._entry import Entry, EntryError, cache_key, decode
 from ._exceptions import ConfigurationError, TokenError
-from ._token import decode_jwt_unverified
+from ._version import __version__
 
-__all__ = ["CACHE_KINDS", "main"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, HelpFormatter
+    from typing import Any, TextIO
+
+    from ._cache import TokenCache
+
+__all__ = ["CACHE_KINDS", "DELEGATED", "main"]
 
 
 def _memory_cache() -> TokenCache | None:
@@ -41,80 +69,7 @@ CACHE_KINDS: dict[str, Callable[[], TokenCache | None]] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="eagle-id", description="Screening Eagle ID tokens from the command line."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    token = commands.add_parser(
-        "token",
-        help="print an access token",
-        description="Print an access token. Credentials, URL and scope come from the options, "
-        "then EAGLE_ID_* environment variables, then the profile "
-        "($XDG_CONFIG_HOME/eagle-id/credentials.toml).",
-    )
-    token.add_argument("--url", help="token endpoint base URL (default $EAGLE_ID_URL, profile)")
-    token.add_argument("--scope", help="space-separated scopes (default $EAGLE_ID_SCOPE, profile)")
-    token.add_argument("--profile", help="profile name in the credentials file")
-    token.add_argument(
-        "--cache",
-        choices=sorted(CACHE_KINDS),
-        default="file",
-        help="'file' (default) reuses a token across calls and processes, kept in "
-        "$XDG_CACHE_HOME/eagle-id; 'memory' asks for a new token on every call",
-    )
-    token.add_argument("--json", action="store_true", help="print the whole token as JSON")
-    token.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="allow plain http:// to a host that is not loopback",
-    )
-
-    decode = commands.add_parser(
-        "decode",
-        help="print a JWT's header and claims (UNVERIFIED)",
-        description="Print a JWT's header and claims. The signature is NOT verified.",
-    )
-    decode.add_argument("jwt", metavar="TOKEN", help="the JWT ('-' reads standard input)")
-
-    commands.add_parser(
-        "serve",
-        help="run the reference server (needs the 'server' extra)",
-        add_help=False,
-        description="Run the reference server; arguments go to screening_eagle_id_server.",
-    )
-    return parser
-
-
-def _token(args: argparse.Namespace, out: TextIO) -> int:
-    cache = CACHE_KINDS[args.cache]()
-    with TokenClient(
-        args.url,
-        scope=args.scope,
-        profile=args.profile,
-        cache=cache,
-        allow_insecure_http=args.allow_insecure_http,
-    ) as tokens:
-        token = tokens.get_token()
-    if args.json:
-        json.dump(token.to_dict(), out, indent=2)
-        out.write("\n")
-    else:
-        out.write(token.access_token + "\n")
-    return 0
-
-
-def _decode(args: argparse.Namespace, out: TextIO) -> int:
-    jwt: str = sys.stdin.read().strip() if args.jwt == "-" else args.jwt
-    header, claims = decode_jwt_unverified(jwt)
-    out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
-    out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
-    out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
-    return 0
-
-
-def _serve(argv: Sequence[str]) -> int:
+def _serve(argv: list[str]) -> int:
     try:
         import screening_eagle_id_server
     except ImportError as exc:
@@ -127,17 +82,417 @@ def _serve(argv: Sequence[str]) -> int:
     return screening_eagle_id_server.main(list(argv))
 
 
+def _conformance(argv: list[str]) -> int:
+    # Imported only here: the suite pulls in schemathesis, which the token commands never need.
+    try:
+        import screening_eagle_id_conformance
+    except ImportError as exc:
+        print(
+            f"eagle-id conformance: the conformance suite is not installed ({exc.name} missing); "
+            "install the extra: pip install 'screening-eagle-id[conformance]'",
+            file=sys.stderr,
+        )
+        return 2
+    return screening_eagle_id_conformance.main(list(argv), prog="eagle-id conformance")
+
+
+#: Subcommands another package runs: name -> runner of the arguments after the name.
+DELEGATED: dict[str, Callable[[list[str]], int]] = {
+    "serve": _serve,
+    "conformance": _conformance,
+}
+
+
+def _formatter(prog: str) -> HelpFormatter:
+    """argparse's help formatter, minus its `import shutil` (several ms on every run, for the
+    terminal width): the width comes from $COLUMNS or the terminal, as shutil would find it."""
+    import argparse
+
+    return argparse.HelpFormatter(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _add_settings(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        help="token endpoint: its base URL or the full URL ending in "
+        f"{_config.TOKEN_PATH} (default $EAGLE_ID_URL, then the profile)",
+    )
+    parser.add_argument("--scope", help="space-separated scopes (default $EAGLE_ID_SCOPE, profile)")
+    parser.add_argument(
+        "--profile", help="profile in the credentials file (skips the EAGLE_ID_* variables)"
+    )
+
+
+_PRINT_DESCRIPTION = (
+    "Print an access token. Credentials, URL and scope come from the options, then EAGLE_ID_* "
+    "environment variables, then the profile ($XDG_CONFIG_HOME/eagle-id/credentials.toml)."
+)
+
+
+def _token_arguments(token: ArgumentParser) -> ArgumentParser:
+    _add_settings(token)
+    token.add_argument(
+        "--cache",
+        choices=sorted(CACHE_KINDS),
+        default="file",
+        help="'file' (default) reuses a token across calls and processes, kept in "
+        "$XDG_CACHE_HOME/eagle-id; 'memory' asks for a new token on every call",
+    )
+    token.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch a new token even if one is cached, and cache it in place of the old one",
+    )
+    token.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    token.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback",
+    )
+    token.set_defaults(command="token", run=_token)
+    return token
+
+
+def _token_parser() -> ArgumentParser:
+    """`eagle-id token` alone, as the full parser's subcommand parses it: building every
+    subcommand's parser costs more than the rest of a cached call."""
+    import argparse
+
+    return _token_arguments(
+        argparse.ArgumentParser(
+            prog="eagle-id token", description=_PRINT_DESCRIPTION, formatter_class=_formatter
+        )
+    )
+
+
+def _parser() -> ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="eagle-id",
+        description="Screening Eagle ID tokens from the command line.",
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    token = commands.add_parser(
+        "token",
+        help="print an access token",
+        description=_PRINT_DESCRIPTION,
+        formatter_class=_formatter,
+    )
+    _token_arguments(token)
+
+    cache = commands.add_parser(
+        "cache",
+        help="list or clear the cached tokens",
+        description="The tokens `eagle-id token` keeps in $XDG_CACHE_HOME/eagle-id.",
+        formatter_class=_formatter,
+    )
+    actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list",
+        help="key, client id, scope and expiry of each cached token (never the token)",
+        description="Key, client id, scope and expiry of each cached token (never the token).",
+        formatter_class=_formatter,
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.set_defaults(run=_cache_list)
+    clear = actions.add_parser(
+        "clear",
+        help="remove the cached token of the current settings, or --all",
+        description="Remove the cached token `eagle-id token` would use with the same options "
+        "(URL, client and scope from the options, EAGLE_ID_* variables or the profile), or "
+        "every cached token with --all.",
+        formatter_class=_formatter,
+    )
+    clear.add_argument("--all", action="store_true", help="remove every cached token")
+    _add_settings(clear)
+    clear.set_defaults(run=_cache_clear)
+
+    decode_jwt = commands.add_parser(
+        "decode",
+        help="print a JWT's header and claims (UNVERIFIED)",
+        description="Print a JWT's header and claims. The signature is NOT verified.",
+        formatter_class=_formatter,
+    )
+    decode_jwt.add_argument(
+        "jwt",
+        metavar="TOKEN",
+        help="the JWT, alone or as 'Bearer TOKEN' or 'Authorization: Bearer TOKEN' "
+        "('-' reads standard input)",
+    )
+    decode_jwt.add_argument(
+        "--json", action="store_true", help='print {"verified": false, "header", "claims"}'
+    )
+    decode_jwt.set_defaults(run=_decode)
+
+    commands.add_parser(
+        "serve",
+        help="run the reference server (needs the 'server' extra)",
+        add_help=False,
+        description="Run the reference server; arguments go to screening_eagle_id_server.",
+    )
+    commands.add_parser(
+        "conformance",
+        help="check a token endpoint against the spec (needs the 'conformance' extra)",
+        add_help=False,
+        description="Run the conformance suite; see `eagle-id conformance --help`.",
+    )
+    return parser
+
+
+def _settings(args: SimpleNamespace) -> _config.Settings:
+    return _config.resolve(args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES)
+
+
+# -- token ------------------------------------------------------------------------------------
+
+
+def _token(args: SimpleNamespace, out: TextIO) -> int:
+    settings = _settings(args)
+    url = _config.canonical_url(
+        settings.url, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
+    )
+    scopes = _config.normalise_scope(settings.scope)
+    entry = None
+    if args.cache == "file" and not args.refresh:
+        from ._quick import cached_entry
+
+        entry = cached_entry(url, settings.client_id, settings.client_secret, scopes)
+    if entry is None:
+        entry = _from_the_client(args, settings, url, scopes)
+    out.write(_token_text(entry, as_json=args.json))
+    return 0
+
+
+def _from_the_client(
+    args: SimpleNamespace, settings: _config.Settings, url: str, scopes: tuple[str, ...]
+) -> Entry:
+    """The full client: adopts a cached token, else fetches (always, with --refresh)."""
+    from ._client import TokenClient
+    from ._credentials import ClientCredentials
+
+    cache = CACHE_KINDS[args.cache]()
+    with TokenClient(
+        url,
+        ClientCredentials(settings.client_id, settings.client_secret),
+        scope=scopes,
+        cache=cache,
+        allow_insecure_http=args.allow_insecure_http,
+    ) as tokens:
+        token = tokens.fetch_token() if args.refresh else tokens.get_token()
+    return token.to_entry()
+
+
+def _token_text(entry: Entry, *, as_json: bool) -> str:
+    """What `eagle-id token` prints, the same for a cached and a fetched token."""
+    if not as_json:
+        return entry.access_token + "\n"
+    shown = {
+        "access_token": entry.access_token,
+        "token_type": entry.token_type,
+        "scope": " ".join(sorted(entry.scope)),
+        "issued_at": entry.issued_at,
+        "expires_at": entry.expires_at,
+        "id_token": entry.id_token,
+        "refresh_token": entry.refresh_token,
+    }
+    return json.dumps(shown, indent=2) + "\n"
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+
+def _cache_list(args: SimpleNamespace, out: TextIO) -> int:
+    folder = default_cache_folder()
+    rows: list[dict[str, Any]] = []
+    if os.path.lexists(folder):
+        dir_fd = open_dir(folder, create=False)
+        try:
+            rows = _rows(dir_fd, time.time())
+        finally:
+            os.close(dir_fd)
+    if args.json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    if not rows:
+        out.write(f"no cached tokens in {folder}\n")
+        return 0
+    header = ("KEY", "CLIENT ID", "SCOPE", "EXPIRES (UTC)", "STATUS")
+    lines = [header] + [
+        (
+            row["key"][:16],
+            row.get("client_id") or "-",
+            row.get("scope", "-"),
+            _utc(row["expires_at"]) if "expires_at" in row else "-",
+            row["status"],
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        out.write("  ".join([*cells, line[-1]]) + "\n")
+    return 0
+
+
+def _rows(dir_fd: int, now: float) -> list[dict[str, Any]]:
+    """What `cache list` shows of each entry file: never a token."""
+    rows: list[dict[str, Any]] = []
+    for key, name in entry_names(dir_fd):
+        row: dict[str, Any] = {"key": key}
+        try:
+            raw = read_entry_file(name, dir_fd=dir_fd)
+            if raw is None:
+                continue  # removed while we listed
+            entry = decode(raw)
+        except (UnusableFile, EntryError) as exc:  # neither message holds the content
+            row["status"] = f"unusable: {exc}"
+        else:
+            row.update(
+                client_id=entry.client_id,
+                scope=" ".join(sorted(entry.scope)),
+                expires_at=entry.expires_at,
+                status="valid" if now < entry.expires_at else "expired",
+            )
+        rows.append(row)
+    return rows
+
+
+def _utc(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cache_clear(args: SimpleNamespace, out: TextIO) -> int:
+    folder = default_cache_folder()
+    if not os.path.lexists(folder):
+        out.write(f"no cached tokens in {folder}\n")
+        return 0
+    key = None
+    if not args.all:
+        settings = _settings(args)
+        # No credentials are sent: plain http is fine for naming the entry.
+        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
+        scopes = _config.normalise_scope(settings.scope)
+        key = cache_key(url, settings.client_id, scopes)
+        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
+    dir_fd = open_dir(folder, create=False)
+    try:
+        if key is None:
+            removed = sum(_remove(name, dir_fd) for _, name in entry_names(dir_fd))
+            out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
+        elif _remove(f"{key}.json", dir_fd):
+            out.write(f"removed the cached token of {what}\n")
+        else:
+            out.write(f"no cached token for {what}\n")
+    finally:
+        os.close(dir_fd)
+    return 0
+
+
+def _remove(name: str, dir_fd: int) -> bool:
+    # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# -- decode -----------------------------------------------------------------------------------
+
+
+def _decode(args: SimpleNamespace, out: TextIO) -> int:
+    from ._token import decode_jwt_unverified
+
+    text: str = sys.stdin.read() if args.jwt == "-" else args.jwt
+    header, claims = decode_jwt_unverified(_bare_jwt(text))
+    if args.json:
+        out.write(json.dumps({"verified": False, "header": header, "claims": claims}, indent=2))
+        out.write("\n")
+        return 0
+    out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
+    out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
+    out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _bare_jwt(text: str) -> str:
+    """The JWT in `TOKEN`, `Bearer TOKEN` or `Authorization: Bearer TOKEN` (any case)."""
+    words = text.split()
+    if words and words[0].lower() == "authorization:":
+        words = words[1:]
+    if words and words[0].lower() == "bearer":
+        words = words[1:]
+    if len(words) != 1:
+        raise ValueError("not a JWT: expected one token, alone or after 'Bearer'")
+    return words[0]
+
+
+# -- main -------------------------------------------------------------------------------------
+
+_FLAGS = {"--json": "json", "--refresh": "refresh", "--allow-insecure-http": "allow_insecure_http"}
+_VALUED = {"--url": "url", "--scope": "scope", "--profile": "profile", "--cache": "cache"}
+
+
+def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
+    """`eagle-id token` in the plain shapes scripts use (whole option names, each at most
+    once, values not starting with "-"), parsed without argparse, whose import and parser cost
+    more than answering from the cache; what argparse would make of it (a test compares). None
+    for anything else (`--help`, `--opt=value`, abbreviations, repeats...): argparse parses it."""
+    if argv[:1] != ["token"]:
+        return None
+    values: dict[str, Any] = {"url": None, "scope": None, "profile": None, "cache": "file"}
+    values.update(dict.fromkeys(_FLAGS.values(), False))
+    rest, seen = argv[1:], set()
+    while rest:
+        option = rest.pop(0)
+        if option in seen:
+            return None
+        seen.add(option)
+        if option in _FLAGS:
+            values[_FLAGS[option]] = True
+        elif option in _VALUED and rest and not rest[0].startswith("-"):
+            values[_VALUED[option]] = rest.pop(0)
+        else:
+            return None
+    if values["cache"] not in CACHE_KINDS:
+        return None
+    return SimpleNamespace(**values, command="token", run=_token)
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run `eagle-id`; return the exit status (1 for a token error, 2 for a usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
-    if argv[:1] == ["serve"]:
-        return _serve(argv[1:])
-    args = _parser().parse_args(argv)
+    delegate = DELEGATED.get(argv[0]) if argv else None
+    if delegate is not None:
+        return delegate(argv[1:])
+    args = _plain_token_args(argv)
+    if args is None:
+        parser = _token_parser() if argv[:1] == ["token"] else _parser()
+        args = SimpleNamespace(
+            **vars(parser.parse_args(argv[1:] if argv[:1] == ["token"] else argv))
+        )
+    run: Callable[[SimpleNamespace, TextIO], int] = args.run
     try:
-        if args.command == "decode":
-            return _decode(args, out)
-        return _token(args, out)
+        return run(args, out)
     except ConfigurationError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
@@ -147,3 +502,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except ValueError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"eagle-id: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, never a traceback (nor a secret in one)
+        print(
+            f"eagle-id: unexpected {type(exc).__name__}; this is a bug, please report it",
+            file=sys.stderr,
+        )
+        return 1

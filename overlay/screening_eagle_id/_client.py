@@ -1,7 +1,8 @@
 """`TokenClient` and `AsyncTokenClient`: cached, single-flight client-credentials tokens.
 
-The one place the overlay touches the network, and it does so only through the generated
-operation `generate_auth_access_token.sync_detailed` / `asyncio_detailed`.
+The one place the overlay touches the network: the generated operation
+`generate_auth_access_token` builds the request (`_get_kwargs`) and parses the response
+(`_build_response`); `_transport.py` sends it and reads the body, bounded in size and time.
 
 State lives in one attribute, `_entry`: a tuple (token, refresh_at, hard_expiry) on the
 monotonic clock, replaced whole (never mutated), so the cached hot path is one attribute
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
-import ipaddress
+import functools
 import logging
 import os
 import random as _random
@@ -29,25 +30,24 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
-from attrs import frozen
+from attrs import evolve, frozen
 from screening_eagle_id_client import AuthenticatedClient
 from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, GrantType, TokenRequest, TokenResponse
 from screening_eagle_id_client.types import Response
 
+from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
-from ._credentials import ClientAuth, ClientCredentials, resolve_config
-from ._exceptions import (
-    ConfigurationError,
-    InsecureTransportError,
-    TokenError,
-    TokenTransportError,
-)
+from ._config import canonical_url, normalise_scope
+from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
+from ._entry import EntryError, binding_key, verify
+from ._exceptions import ConfigurationError, TokenError, TokenTransportError, scrub
+from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._response import (
     error_fields,
     error_for_status,
@@ -63,6 +63,18 @@ from ._token import (
     schedule,
     schedule_cached,
 )
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DeadlineTransport,
+    asend_bounded,
+    env_proxy_for,
+    forget_cookies,
+    send_bounded,
+)
+from ._transport import deadline as _deadline
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -153,71 +165,20 @@ class _Entry(NamedTuple):
     hard_expiry: float  # monotonic
 
 
-# The generated operation parses the body itself and raises (JSONDecodeError, KeyError, ...)
-# when a documented status carries a body it cannot parse, or (ValueError) on a status
-# `http.HTTPStatus` does not know. To still report the status and body, a response hook on
-# our own httpx client remembers the last response in this context variable (hooks run in
-# the caller's thread, or task, so concurrent fetches never see each other's).
+# The generated parser raises (JSONDecodeError, KeyError, RecursionError, ...) when a
+# documented status carries a body it cannot parse, or (ValueError) on a status
+# `http.HTTPStatus` does not know. To still report the status and body, the last response
+# read is kept in this context variable (per thread, or task, so concurrent fetches never
+# see each other's).
 _last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
     "screening_eagle_id_last_response", default=None
 )
 
 
-# httpx's timeouts bound each phase (connect, each read, ...), not a whole request: a server
-# that drips its body a byte at a time never trips them. So each try also has a deadline for
-# the whole request (`timeout=`'s largest value), checked as each body chunk arrives: the
-# (clock, deadline) of the try in flight, set around it in this context variable.
-_deadline: contextvars.ContextVar[tuple[Callable[[], float], float] | None] = (
-    contextvars.ContextVar("screening_eagle_id_deadline", default=None)
-)
-
-
-def _past_deadline(request: httpx.Request) -> None:
-    limit = _deadline.get()
-    if limit is not None and limit[0]() > limit[1]:
-        raise httpx.ReadTimeout(
-            "the whole response took longer than the request timeout", request=request
-        )
-
-
-class _DeadlineStream(httpx.SyncByteStream):
-    def __init__(self, stream: httpx.SyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _AsyncDeadlineStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            _past_deadline(self._request)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-def _remember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.SyncByteStream):
-        response.stream = _DeadlineStream(response.stream, response.request)
-
-
-async def _aremember(response: httpx.Response) -> None:
-    _last_response.set(response)
-    if _deadline.get() is not None and isinstance(response.stream, httpx.AsyncByteStream):
-        response.stream = _AsyncDeadlineStream(response.stream, response.request)
+def _check_max_response_bytes(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_response_bytes must be a positive int, not {value!r}")
+    return value
 
 
 def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
@@ -233,13 +194,16 @@ def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
 # caller's `client.headers` for good. This way the secret stays on our own thin client,
 # while the caller's client carries the bytes: its connection pool, proxies, TLS settings
 # and event hooks. Its `auth` is bypassed (a BearerAuth on it must not recurse into us),
-# redirects are not followed, and closing us never closes it.
+# redirects are not followed, and closing us never closes it. A cookie the token endpoint
+# sets is taken back out of its jar (httpx stores it inside `send()`).
 class _ViaClient(httpx.BaseTransport):
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     def close(self) -> None:
         """The caller owns the client: leave it open."""
@@ -250,10 +214,37 @@ class _AsyncViaClient(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        response = await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+        forget_cookies(self._client, response)
+        return response
 
     async def aclose(self) -> None:
         """The caller owns the client: leave it open."""
+
+
+def _via(client: httpx.Client | httpx2.Client) -> httpx.BaseTransport:
+    """The transport for a caller's sync `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.Client):
+        return _ViaClient(client)
+    if is_httpx2(client, "Client"):
+        return Httpx2Transport(client)
+    raise _wrong_client(client, "TokenClient", "httpx.Client or httpx2.Client")
+
+
+def _avia(client: httpx.AsyncClient | httpx2.AsyncClient) -> httpx.AsyncBaseTransport:
+    """The transport for a caller's async `http_client=`: an httpx or an httpx2 client."""
+    if isinstance(client, httpx.AsyncClient):
+        return _AsyncViaClient(client)
+    if is_httpx2(client, "AsyncClient"):
+        return AsyncHttpx2Transport(client)
+    raise _wrong_client(client, "AsyncTokenClient", "httpx.AsyncClient or httpx2.AsyncClient")
+
+
+def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{owner}(http_client=...) takes an {wanted}, not {type(client).__module__}."
+        f"{type(client).__qualname__}"
+    )
 
 
 def _url_of(exc: httpx.RequestError, default: str) -> str:
@@ -271,43 +262,15 @@ def _copy_or_none(exc: Exception) -> Exception | None:
         return None
 
 
-def _is_loopback(host: str) -> bool:
-    # Only the literal name: a `*.localhost` name is loopback by RFC 6761, but that rests on
-    # the resolver, and credentials must not depend on it.
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str, allow_insecure_http: bool) -> str:
+    """The canonical base URL (see `canonical_url()`), also checked the way httpx parses it."""
+    canonical = canonical_url(url, allow_insecure_http=allow_insecure_http)
     try:
-        parsed = httpx.URL(url)
+        httpx.URL(canonical)
     except httpx.InvalidURL:
         # Not echoed: a malformed URL may well carry a password.
         raise ConfigurationError("the token endpoint URL is not a valid URL") from None
-    if parsed.userinfo:
-        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
-        raise InsecureTransportError(
-            f"refusing to send client credentials over plain http to {parsed.host}; use "
-            "https, or pass allow_insecure_http=True if the network is trusted"
-        )
-    return str(parsed).rstrip("/")
-
-
-def _normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
-    items = scope.split() if isinstance(scope, str) else [s for part in scope for s in part.split()]
-    unique = tuple(dict.fromkeys(items))
-    if not unique:
-        raise ConfigurationError("scope is empty; the token endpoint requires at least one")
-    return unique
+    return canonical
 
 
 class _TokenClientBase:
@@ -335,13 +298,19 @@ class _TokenClientBase:
         )
         self._url = _check_url(config.url, allow_insecure_http)
         self._credentials = config.credentials
-        self._scopes = _normalise_scope(config.scope)
+        self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
         self._body = TokenRequest(
             grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes)
         )
         self._basic = config.credentials.basic_value(client_auth)
+        # Server text reaches messages and logs only through this (secret forms -> ***).
+        self._clean = functools.partial(
+            scrub,
+            secrets=secret_forms(config.credentials.client_id, config.credentials.client_secret),
+        )
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        self._binding_memo: bytes | None = None
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._request_limit = _whole_request_limit(self._timeout)
         self._retry = retry
@@ -363,6 +332,8 @@ class _TokenClientBase:
         self._httpx_args: dict[str, Any] = {}
         self._verify: bool | ssl.SSLContext = True
         self._shared_context = False
+        self._deadline_transport = False
+        self._max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
 
     def _set_transport(
         self, httpx_args: dict[str, Any], verify: Verify, via_caller_client: bool
@@ -385,6 +356,9 @@ class _TokenClientBase:
         api = self._api_instance
         if api is None:
             verify = _shared_ssl_context() if self._shared_context else self._verify
+            httpx_args = self._httpx_args
+            if self._deadline_transport:
+                httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
             api = self._api_instance = AuthenticatedClient(
                 base_url=self._url,
                 token=self._basic,
@@ -392,7 +366,7 @@ class _TokenClientBase:
                 timeout=self._timeout,
                 follow_redirects=False,
                 raise_on_unexpected_status=False,
-                httpx_args=self._httpx_args,
+                httpx_args=httpx_args,
                 verify_ssl=verify,
             )
         return api
@@ -405,7 +379,7 @@ class _TokenClientBase:
 
     @property
     def url(self) -> str:
-        """The token endpoint's base URL."""
+        """The token endpoint's base URL (canonical: a full token URL loses the spec's path)."""
         return self._url
 
     @property
@@ -422,6 +396,25 @@ class _TokenClientBase:
     def cache_key(self) -> str:
         """The key this client's tokens are cached under (see `cache_key()`)."""
         return self._key
+
+    @property
+    def _binding(self) -> bytes:
+        """This client's cache-entry binding key (scrypt of the secret: computed once, on the
+        first cache read or fetch, never on the cached hot path)."""
+        key = self._binding_memo
+        if key is None:
+            key = self._binding_memo = binding_key(self._credentials.client_secret, self._key)
+        return key
+
+    def _trusted(self, token: Token) -> bool:
+        """Whether a token read from the cache may be served: fetched with this secret,
+        unaltered, well-formed and for our scopes (`_entry.verify`). Else it is a miss."""
+        try:
+            verify(token.to_entry(), key=self._binding, scopes=self._scope_set, now=self._wall())
+        except EntryError as exc:
+            logger.warning("token cache: not using the cached token (%s); fetching one", exc)
+            return False
+        return True
 
     # -- decisions (no I/O) ---------------------------------------------------------------
 
@@ -442,6 +435,8 @@ class _TokenClientBase:
         current = self._entry
         if current is not None and current.token.access_token == token.access_token:
             return None
+        if not self._trusted(token):
+            return None
         now = self._monotonic()
         sched = schedule_cached(
             token, now=now, wall_now=self._wall(), fraction=refresh_fraction(self._random())
@@ -457,6 +452,8 @@ class _TokenClientBase:
     def _fetched(self, failure: Exception | None) -> None:
         """Record how a fetch under the lock ended (see `_failed_while_waiting`)."""
         self._fetches += 1
+        if failure is not None:
+            _telemetry.fetch_failed(self, failure, ahead=False)
         # Kept without its traceback (a copy), which would keep the failed call's frames alive.
         self._failure = None if failure is None else _copy_or_none(failure)
 
@@ -474,6 +471,7 @@ class _TokenClientBase:
     def _refresh_failed(self, entry: _Entry, exc: BaseException) -> Token:
         """A refresh-ahead failed while `entry` is still valid: keep serving it, retry later."""
         self._refresh_failures += 1
+        _telemetry.fetch_failed(self, exc, ahead=True)
         now = self._monotonic()
         retry_at = retry_refresh_at(now, self._refresh_failures, entry.hard_expiry, self._random())
         logger.warning(
@@ -494,14 +492,22 @@ class _TokenClientBase:
             return self._interpret_parsed(response, wall, url)
         except TokenError:
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             # A bug or an absurd value in a response must still surface as a TokenError.
             status = int(response.status_code)
+            detail = f"{type(exc).__name__}: {self._clean(str(exc))}"[:200]
             raise TokenError(
-                f"{status} from {url}: unusable response ({type(exc).__name__}: {exc})"[:300],
+                f"{status} from {url}: unusable response ({detail})",
                 status_code=status,
                 error="invalid_response",
-                error_description=f"{type(exc).__name__}: {exc}"[:200],
+                error_description=detail,
             ) from None
 
     def _interpret_parsed(
@@ -510,9 +516,10 @@ class _TokenClientBase:
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
+            token = parse_token_response(
                 parsed.to_dict(), requested_scope=self._scope_set, issued_at=wall
             )
+            return evolve(token, client_id=self._credentials.client_id).bound(self._binding)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())
@@ -522,8 +529,11 @@ class _TokenClientBase:
                 description,
                 url=url,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), wall),
+                clean=self._clean,
             )
-        raise error_from_body(status, response.headers, response.content, url=url, wall_now=wall)
+        raise error_from_body(
+            status, response.headers, response.content, url=url, wall_now=wall, clean=self._clean
+        )
 
     def _deadline_from(self, anchor: float) -> tuple[Callable[[], float], float] | None:
         """The (clock, deadline) of a try that starts at `anchor` (see `_deadline`)."""
@@ -542,10 +552,16 @@ class _TokenClientBase:
         if raw is None:
             raise exc
         return error_from_body(
-            raw.status_code, raw.headers, raw.content, url=str(raw.request.url), wall_now=wall
+            raw.status_code,
+            raw.headers,
+            raw.content,
+            url=str(raw.request.url),
+            wall_now=wall,
+            clean=self._clean,
         )
 
     def _log_retry(self, exc: TokenError, delay: float, tries: int) -> None:
+        _telemetry.retried(self)
         logger.info(
             "token request failed (%s); retrying in %.2f s (attempt %d of %d)",
             exc,
@@ -571,7 +587,7 @@ class TokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: TokenCache | None = None,
-        http_client: httpx.Client | None = None,
+        http_client: httpx.Client | httpx2.Client | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -580,6 +596,7 @@ class TokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -596,10 +613,14 @@ class TokenClient(_TokenClientBase):
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_remember]}}
+        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        httpx_args: dict[str, Any] = {}
         if http_client is not None:
-            httpx_args.update(transport=_ViaClient(http_client), trust_env=False)
+            httpx_args.update(transport=_via(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
+        # Our own connections bound every socket operation by the try's deadline; a proxy
+        # from the environment keeps httpx's transport (a transport of ours would bypass it).
+        self._deadline_transport = http_client is None and not env_proxy_for(self._url)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -627,6 +648,7 @@ class TokenClient(_TokenClientBase):
             finally:
                 self._lock.release()
         seen = self._fetches
+        _telemetry.waited(self)
         with self._lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
@@ -637,6 +659,7 @@ class TokenClient(_TokenClientBase):
     def _refresh(self, *, ahead: bool) -> _Entry:
         """Adopt a newer token from the cache, or fetch one under the cache's lock. Holds _lock."""
         if ahead:
+            _telemetry.refresh_ahead(self)
             return self._refresh_once(ahead=True)
         try:
             entry = self._refresh_once(ahead=False)
@@ -649,7 +672,7 @@ class TokenClient(_TokenClientBase):
     def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(self._cache.get(self._key))
         if entry is None:
-            with self._cache.lock(self._key):
+            with _telemetry.lock_wait(self, self._cache.lock(self._key)):
                 entry = self._adoptable(self._cache.get(self._key))
                 if entry is None:
                     entry = self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
@@ -695,7 +718,8 @@ class TokenClient(_TokenClientBase):
         while True:
             tries += 1
             try:
-                return self._fetch_once()
+                with _telemetry.fetch_span(self, tries, ahead=policy is _SINGLE_TRY):
+                    return self._fetch_once()
             except TokenError as exc:
                 if not exc.retryable or tries >= policy.attempts:
                     raise
@@ -716,11 +740,17 @@ class TokenClient(_TokenClientBase):
         # (as __cause__ or __context__) holds the request, and its headers the Basic value.
         failure: TokenError | None = None
         try:
-            response = generate_auth_access_token.sync_detailed(client=self._api, body=self._body)
+            raw = send_bounded(
+                self._api.get_httpx_client(),
+                generate_auth_access_token._get_kwargs(body=self._body),
+                self._max_response_bytes,
+            )
+            _last_response.set(raw)
+            response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)
@@ -755,7 +785,7 @@ class AsyncTokenClient(_TokenClientBase):
         scope: str | Iterable[str] | None = None,
         profile: str | None = None,
         cache: AsyncTokenCache | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
         verify: Verify = True,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -764,6 +794,7 @@ class AsyncTokenClient(_TokenClientBase):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(
             base_url,
@@ -785,9 +816,10 @@ class AsyncTokenClient(_TokenClientBase):
             weakref.WeakKeyDictionary()
         )
         self._locks_guard = threading.Lock()
-        httpx_args: dict[str, Any] = {"event_hooks": {"response": [_aremember]}}
+        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        httpx_args: dict[str, Any] = {}
         if http_client is not None:
-            httpx_args.update(transport=_AsyncViaClient(http_client), trust_env=False)
+            httpx_args.update(transport=_avia(http_client), trust_env=False)
         self._set_transport(httpx_args, verify, http_client is not None)
 
     def _lock(self) -> asyncio.Lock:
@@ -822,6 +854,7 @@ class AsyncTokenClient(_TokenClientBase):
                 except Exception as exc:  # any failure is invisible while the token is valid
                     return self._refresh_failed(entry, exc)
         seen = self._fetches
+        _telemetry.waited(self)
         async with lock:
             entry = self._entry
             if entry is not None and self._monotonic() < entry.hard_expiry:
@@ -831,6 +864,7 @@ class AsyncTokenClient(_TokenClientBase):
 
     async def _refresh(self, *, ahead: bool) -> _Entry:
         if ahead:
+            _telemetry.refresh_ahead(self)
             return await self._refresh_once(ahead=True)
         try:
             entry = await self._refresh_once(ahead=False)
@@ -843,7 +877,7 @@ class AsyncTokenClient(_TokenClientBase):
     async def _refresh_once(self, *, ahead: bool) -> _Entry:
         entry = self._adoptable(await self._cache.aget(self._key))
         if entry is None:
-            async with self._cache.alock(self._key):
+            async with _telemetry.alock_wait(self, self._cache.alock(self._key)):
                 entry = self._adoptable(await self._cache.aget(self._key))
                 if entry is None:
                     entry = await self._fetch_and_store(_SINGLE_TRY if ahead else self._retry)
@@ -889,7 +923,8 @@ class AsyncTokenClient(_TokenClientBase):
         while True:
             tries += 1
             try:
-                return await self._fetch_once()
+                with _telemetry.fetch_span(self, tries, ahead=policy is _SINGLE_TRY):
+                    return await self._fetch_once()
             except TokenError as exc:
                 if not exc.retryable or tries >= policy.attempts:
                     raise
@@ -912,19 +947,23 @@ class AsyncTokenClient(_TokenClientBase):
         try:
             # The asyncio timeout also covers a server that drips its status line or headers.
             async with asyncio.timeout(self._request_limit):
-                response = await generate_auth_access_token.asyncio_detailed(
-                    client=self._api, body=self._body
+                raw = await asend_bounded(
+                    self._api.get_async_httpx_client(),
+                    generate_auth_access_token._get_kwargs(body=self._body),
+                    self._max_response_bytes,
                 )
+            _last_response.set(raw)
+            response = generate_auth_access_token._build_response(client=self._api, response=raw)
             url = self._requested_url()
         except httpx.RequestError as exc:
-            failure = transport_error(exc, url=_url_of(exc, self._url))
+            failure = transport_error(exc, url=_url_of(exc, self._url), clean=self._clean)
         except TimeoutError:
             failure = TokenTransportError(
                 f"no usable response from {self._url}: no complete response within "
                 f"timeout={self._request_limit} s",
                 retryable=True,
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             failure = self._unparseable(exc, wall)
         finally:
             _last_response.reset(reset)

@@ -14,12 +14,19 @@ Our exception hierarchy (caught as `TokenError` when the cause does not matter):
   + ConfigurationError         -- credentials, URL or scope missing or unreadable
 
 Messages never contain the client secret: they are built from the status, the server's
-`error`/`errorDescription` and the URL only.
+`error`/`errorDescription` and the URL only, and any text from the server passes `scrub()`
+first: capped at `MAX_SERVER_TEXT` characters, control and format characters dropped, and
+every form of the secret the client could have sent replaced by `***` (a hostile or buggy
+server may echo the Basic header back).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 __all__ = [
+    "MAX_SERVER_TEXT",
     "AccessDeniedError",
     "ConfigurationError",
     "EndpointNotFoundError",
@@ -30,7 +37,34 @@ __all__ = [
     "ServerError",
     "TokenError",
     "TokenTransportError",
+    "scrub",
 ]
+
+#: The most characters of one piece of server text (error, description, ...) kept in a message.
+MAX_SERVER_TEXT = 1024
+
+# Unicode Cc (C0/C1 controls: CR/LF, ESC), Cf (zero-width, bidi and other format controls)
+# and the line/paragraph separators: nothing that can forge a log line, reorder a terminal
+# line or hide inside a secret. Spelled out: deriving it from unicodedata costs an import.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    "\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = (), *, limit: int = MAX_SERVER_TEXT) -> str:
+    """Server `text` made fit for a message or log line: control and format characters
+    dropped, each of `secrets` (case-insensitively) replaced by `***`, then cut to `limit`
+    characters (with `…`). All of it is scanned before the cut, so no part of a secret
+    survives (the text is at most a bounded response)."""
+    text = _CONTROL.sub("", text)
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if forms:
+        pattern = re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
+        text = pattern.sub("***", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class TokenError(Exception):

@@ -4,9 +4,12 @@ POSIX only: the cross-process lock is `fcntl.flock`. A flock belongs to an open 
 kernel drops it the moment its holder exits, even by `kill -9`; a lock *file* whose existence
 means "locked" would instead outlive a crashed holder and need stale-lock guessing.
 
-On disk, in a folder only we may write to (created 0700):
+On disk, in a folder only we may write to (created 0700), opened once (never through a
+symlink) and checked; every file operation after that is relative to that descriptor
+(`dir_fd=`, `O_NOFOLLOW`), so a folder path swapped for a symlink later is never followed:
 
-* `<key>.json` -- one token as `Token.to_dict()` JSON (never the client secret), mode 0600,
+* `<key>.json` -- one token in the entry format of `_entry.py` (never the client secret; at
+  most `MAX_ENTRY_BYTES`, a larger file is not even read), mode 0600,
   replaced atomically: written to a temp file in the same folder, fsynced, `os.replace`d,
   and the folder fsynced, so a reader sees the old file or the new one, never half of one.
 * `<key>.lock` -- empty; only ever flocked, never deleted (deleting a flocked file lets two
@@ -25,18 +28,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
-import re
-import stat
-import tempfile
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._cachedir import (
+    KEY_PATTERN,
+    UnusableFile,
+    default_cache_folder,
+    open_dir,
+    read_entry_file,
+    reason,
+)
+from ._entry import EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._token import Token
 
@@ -49,10 +60,6 @@ __all__ = ["FileCache", "default_cache_dir"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Keys are `cache_key()` hex digests; anything else must not become a path.
-_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
-# A token file is a few KiB at most; refuse to read a huge foreign file into memory.
-_MAX_FILE = 1 << 20
 # Lock polling: start fast (a fetch takes milliseconds on a LAN), back off to this.
 _POLL_FIRST, _POLL_MAX = 0.002, 0.05
 # A temp file this old is a crashed writer's leftover (a write takes milliseconds).
@@ -62,9 +69,7 @@ _STALE_TEMP = 60.0
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/eagle-id`, or `~/.cache/eagle-id` (a relative XDG path is ignored,
     as the XDG spec says)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "eagle-id"
+    return Path(default_cache_folder())
 
 
 class FileCache:
@@ -91,57 +96,50 @@ class FileCache:
             )
         self._dir = Path(path) if path is not None else default_cache_dir()
         self._lock_timeout = lock_timeout
-        _prepare_dir(self._dir)
+        # Every file operation is relative to this descriptor of the folder as checked: a
+        # path swapped for a symlink afterwards is never followed.
+        self._fd = open_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self._dir)!r})"
+
+    def close(self) -> None:
+        """Close the folder's descriptor (also done when the cache is garbage collected)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     @property
     def path(self) -> Path:
         """The folder the token files are in."""
         return self._dir
 
-    def _file(self, key: str, suffix: str) -> Path:
-        if not _KEY.fullmatch(key):
+    def _file(self, key: str, suffix: str) -> str:
+        """The name, inside the folder, of `key`'s file (for `dir_fd=` calls)."""
+        if not KEY_PATTERN.fullmatch(key):
             raise ValueError("a cache key must be a cache_key() digest")
-        return self._dir / f"{key}{suffix}"
+        return f"{key}{suffix}"
 
     # -- TokenCache -------------------------------------------------------------------------
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also for an unusable file, logged)."""
-        path = self._file(key, ".json")
+        name = self._file(key, ".json")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
+            raw = read_entry_file(name, dir_fd=self._fd)
+        except UnusableFile as exc:
+            _ignored(self._dir / name, str(exc))
             return None
-        except OSError as exc:  # a symlink (ELOOP), no permission, ...
-            _ignored(path, f"cannot open it ({_reason(exc)})")
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                _ignored(path, "not a regular file")
-                return None
-            if info.st_uid != os.geteuid():
-                _ignored(path, "owned by another user")
-                return None
-            if info.st_mode & 0o077:
-                _ignored(path, f"mode {stat.S_IMODE(info.st_mode):04o} lets others in")
-                return None
-            raw = _read(fd, _MAX_FILE + 1)
-        except OSError as exc:
-            _ignored(path, f"cannot read it ({_reason(exc)})")
-            return None
-        finally:
-            os.close(fd)
-        if len(raw) > _MAX_FILE:
-            _ignored(path, "too large")
+        if raw is None:
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            _ignored(path, "not a cached token (corrupt or truncated)")
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
+            _ignored(self._dir / name, f"not a cached token ({exc})")
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -150,34 +148,41 @@ class FileCache:
         A failed write (disk full, folder made read-only, ...) is logged, not raised: the
         caller already has its token, and the next fetch tries again.
         """
-        path = self._file(key, ".json")
-        data = json.dumps(token.to_dict(), separators=(",", ":")).encode()
+        name = self._file(key, ".json")
+        data = encode_entry(token.to_entry())
         try:
-            self._write(key, path, data)
+            self._write(key, name, data)
         except OSError as exc:
-            logger.warning("token cache: cannot write %s (%s); not cached", path, _reason(exc))
+            logger.warning(
+                "token cache: cannot write %s (%s); not cached", self._dir / name, reason(exc)
+            )
             return
         self._sweep_temps(key)
 
-    def _write(self, key: str, path: Path, data: bytes) -> None:
-        # mkstemp opens O_EXCL with mode 0600: no other user can ever read the bytes.
-        fd, temp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self._dir)
+    def _write(self, key: str, name: str, data: bytes) -> None:
+        # O_EXCL with mode 0600 (as mkstemp, but relative to the folder's descriptor): no
+        # other user can ever read the bytes, and no planted name is followed.
+        temp = f".{key}.{secrets.token_hex(8)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temp, flags, 0o600, dir_fd=self._fd)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(temp, path)
+            os.replace(temp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp, dir_fd=self._fd)
             raise
-        _fsync_dir(self._dir)
+        # Make the rename durable: without this a power cut can bring the old file back.
+        with contextlib.suppress(OSError):  # some filesystems refuse fsync on a folder
+            os.fsync(self._fd)
 
     def delete(self, key: str) -> None:
         """Forget `key` (no error when absent)."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._file(key, ".json"))
+            os.unlink(self._file(key, ".json"), dir_fd=self._fd)
 
     def lock(self, key: str) -> AbstractContextManager[bool]:
         """Serialise token fetches for `key` across processes; yields whether it was locked.
@@ -197,9 +202,9 @@ class FileCache:
             deadline = time.monotonic() + self._lock_timeout
             delay = _POLL_FIRST
             token_file = self._file(key, ".json")
-            seen = _identity(token_file)
+            seen = self._identity(token_file)
             while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
+                if self._identity(token_file) not in (seen, None):
                     yield False  # the holder stored a token: read it, stop waiting
                     return
                 if time.monotonic() >= deadline:
@@ -244,9 +249,9 @@ class FileCache:
             deadline = loop.time() + self._lock_timeout
             delay = _POLL_FIRST
             token_file = self._file(key, ".json")
-            seen = _identity(token_file)
+            seen = self._identity(token_file)
             while not _try_flock(fd):
-                if _identity(token_file) not in (seen, None):
+                if self._identity(token_file) not in (seen, None):
                     yield False  # the holder stored a token: read it, stop waiting
                     return
                 if loop.time() >= deadline:
@@ -265,61 +270,40 @@ class FileCache:
     # -- helpers -------------------------------------------------------------------------------
 
     def _open_lock(self, key: str) -> int | None:
-        path = self._file(key, ".lock")
+        name = self._file(key, ".lock")
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            return os.open(
+                name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self._fd
+            )
         except OSError as exc:
             # The lock only saves requests; without it we still fetch correctly.
             logger.warning(
                 "token cache: cannot open lock file %s (%s); fetching without the lock",
-                path,
-                _reason(exc),
+                self._dir / name,
+                reason(exc),
             )
             return None
+
+    def _identity(self, name: str) -> tuple[int, int, int] | None:
+        """Which file is at `name` now: every `set()` renames a new inode into place."""
+        try:
+            info = os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino, info.st_mtime_ns
 
     def _sweep_temps(self, key: str) -> None:
         """Remove temp files a crashed writer left behind (old ones only: a young one may be
         another process's write in progress)."""
         cutoff = time.time() - _STALE_TEMP
-        for temp in self._dir.glob(f".{key}.*.tmp"):
-            with contextlib.suppress(OSError):
-                if temp.lstat().st_mtime < cutoff:
-                    temp.unlink()
-
-
-def _prepare_dir(path: Path) -> None:
-    """Create the cache folder 0700 if missing; refuse one that is not safely ours."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-        info = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"token cache folder {path} is not usable: {_reason(exc)}"
-        ) from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"token cache folder {path} is not a folder")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: it belongs to another user (uid {info.st_uid})"
-        )
-    if info.st_mode & 0o022:
-        raise ConfigurationError(
-            f"refusing token cache folder {path}: other users may write to it "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 700 {path}"
-        )
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"token cache folder {path} is not writable")
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """Which file is at `path` now: every `set()` renames a new inode into place."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino, info.st_mtime_ns
+        prefix = f".{key}."
+        with contextlib.suppress(OSError), os.scandir(self._fd) as entries:
+            for entry in entries:
+                if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.name, dir_fd=self._fd)
 
 
 def _try_flock(fd: int) -> bool:
@@ -330,36 +314,6 @@ def _try_flock(fd: int) -> bool:
             return False
         raise
     return True
-
-
-def _read(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename durable: without this a power cut can bring the old file back."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:  # pragma: no cover - e.g. a filesystem that cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on a folder
-        pass
-    finally:
-        os.close(fd)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 def _ignored(path: Path, why: str) -> None:

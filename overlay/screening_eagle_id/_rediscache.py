@@ -5,7 +5,8 @@ when a Redis cache is built, so the client itself depends on httpx and attrs alo
 
 In Redis, under a prefix (default `eagle-id:`):
 
-* `<prefix>token:<key>` -- `Token.to_dict()` JSON (never the client secret), with a TTL equal
+* `<prefix>token:<key>` -- the entry format of `_entry.py` (never the client secret; one that
+  does not decode is a miss, replaced by the next fetch), with a TTL equal
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `SET NX PX` with a random owner value, expiring by
   itself after `lock_timeout` (a crashed holder never blocks anyone for longer), released
@@ -13,6 +14,14 @@ In Redis, under a prefix (default `eagle-id:`):
   delete its successor's). Waiters poll with short, growing sleeps, each poll one round trip
   that also reads the token entry: once the holder has stored a new token they stop waiting
   (without the lock) and read it, rather than queueing one by one behind the lock.
+
+Redis Cluster: pass a `redis.cluster.RedisCluster` (`redis.asyncio.cluster.RedisCluster` for
+`AsyncRedisCache`) or a `redis+cluster://host:port` URL (`rediss+cluster://` for TLS; any node
+of the cluster will do). The key then carries a hash tag, `<prefix>token:{<key>}` and
+`<prefix>lock:{<key>}`, so a token and its lock live in one hash slot: the lock scripts touch
+a single node, and single flight holds as on one Redis. A cluster
+client built from a URL connects on first use, not in the constructor, so a cluster that is
+down at start-up is an outage like any other (below).
 
 Redis being down, slow or failing never fails the caller: every Redis error is logged (a
 warning once per outage, no secrets) and treated as a miss, a no-op `set`, or a lock that
@@ -27,33 +36,94 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import random
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ._cache import DEFAULT_LOCK_TIMEOUT
+from ._entry import MAX_ENTRY_BYTES, EntryError
+from ._entry import decode as decode_entry
+from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
 from ._token import Token
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
 
 __all__ = ["AsyncRedisCache", "RedisCache"]
 
 logger = logging.getLogger("screening_eagle_id")
 
-# Deletes the lock only if it still holds our owner value (atomic in Redis).
+# The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>:<holder's TTL in ms>".
+# Redis's own clock, so every host measures a lock's age alike; the holder's own TTL, so a
+# waiter with a shorter lock_timeout does not take over a lock whose holder is alive.
+_NOW_MS = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# Takes the lock if free, or if stale: not a string, no TTL, no heartbeat for longer than
+# the holder's TTL, or a foreign value with a TTL longer than ours (ARGV[2] ms). Returns
+# {1 if taken else 0, the token entry KEYS[2] (bytes 0..ARGV[3]) or nil}: one round trip, one
+# script (a cluster refuses scripts in pipelines; both keys share a hash slot there).
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local ttl = tonumber(ARGV[2])
+local value = ARGV[1] .. ':' .. now .. ':' .. ttl
+local locked = 0
+if redis.call('set', KEYS[1], value, 'NX', 'PX', ttl) then
+    locked = 1
+else
+    local stale = redis.call('type', KEYS[1]).ok ~= 'string'
+    if not stale then
+        local pttl = redis.call('pttl', KEYS[1])
+        local beat, held = string.match(redis.call('get', KEYS[1]), ':(%d+):(%d+)$')
+        beat, held = tonumber(beat or ''), tonumber(held or '')
+        if beat ~= nil and held ~= nil then
+            stale = pttl == -1 or now - beat > held
+        else
+            stale = pttl == -1 or pttl > ttl
+        end
+    end
+    if stale then
+        redis.call('set', KEYS[1], value, 'PX', ttl)
+        locked = 1
+    end
+end
+local entry = false
+if redis.call('type', KEYS[2]).ok == 'string' then
+    entry = redis.call('getrange', KEYS[2], 0, tonumber(ARGV[3]))
+end
+return {locked, entry}
+"""
+)
+# The holder's heartbeat: renews TTL and timestamp, only while the lock is still ours.
+_EXTEND = (
+    _NOW_MS
+    + """
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('set', KEYS[1], ARGV[1] .. ':' .. now .. ':' .. ARGV[2], 'PX', tonumber(ARGV[2]))
+    return 1
+end
+return 0
+"""
+)
+# Deletes the lock only if it is still ours (atomic in Redis).
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local held = redis.call('get', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
     return redis.call('del', KEYS[1])
 end
 return 0
@@ -62,6 +132,8 @@ return 0
 _POLL_FIRST, _POLL_MAX = 0.005, 0.1
 # Seconds a command may take before Redis counts as away (for caches built from a URL).
 _SOCKET_TIMEOUT = 2.0
+# URL schemes that mean "a Redis Cluster", and the scheme redis-py's cluster client expects.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
 def _import_redis() -> ModuleType:
@@ -106,6 +178,23 @@ def _secrets_of(url: str) -> list[str]:
     return sorted({f for f in found if f} | {unquote(f) for f in found if f}, key=len, reverse=True)
 
 
+def _connector(module: ModuleType, url: str) -> Callable[[], Any]:
+    """Builds the client for `url`: a cluster client for a `redis+cluster://` URL, else a
+    plain one (`module` is `redis` or `redis.asyncio`)."""
+    scheme, _, rest = url.partition("://")
+    cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+    options = {"socket_timeout": _SOCKET_TIMEOUT, "socket_connect_timeout": _SOCKET_TIMEOUT}
+    if cluster_scheme is None:
+        return functools.partial(module.Redis.from_url, url, **options)
+    return functools.partial(
+        module.cluster.RedisCluster.from_url, f"{cluster_scheme}://{rest}", **options
+    )
+
+
+def _is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0].lower() in _CLUSTER_SCHEMES
+
+
 class _RedisCacheBase:
     """Key names, (de)serialisation and outage logging shared by the sync and async caches."""
 
@@ -115,6 +204,8 @@ class _RedisCacheBase:
         self._redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (
             self._redis.exceptions.RedisError,
+            # Not a RedisError: raised by cluster clients when no node answers.
+            self._redis.exceptions.RedisClusterException,
             OSError,
         )
         self._prefix = prefix
@@ -124,30 +215,91 @@ class _RedisCacheBase:
         if isinstance(url_or_client, str):
             self._where = _public_url(url_or_client)
             self._secrets = _secrets_of(url_or_client)
+            self._check_url(url_or_client)
         else:
             self._where = f"<{type(url_or_client).__name__}>"
         self._down = False
         self._down_guard = threading.Lock()
         self._outage_backoff = outage_backoff
         self._skip_until = 0.0  # monotonic; Redis is not tried before this
+        self._client_instance: Any = None
+        self._connect: Callable[[], Any] | None = None
+        self._connect_guard = threading.Lock()
+        self._tag = ("", "")
+
+    def _use(self, client: Any, cluster: bool) -> None:
+        """Use `client` (or build it on first use from the `_connect` callable when None)."""
+        self._client_instance = client
+        if client is not None:
+            self._register(client)
+        if cluster:
+            if "{" in self._prefix or "}" in self._prefix:
+                raise ConfigurationError(
+                    f"prefix {self._prefix!r} must not contain braces with Redis Cluster: "
+                    "they would change the hash slot of the token and lock keys"
+                )
+            self._tag = ("{", "}")
+
+    def _register(self, client: Any) -> None:
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+
+    @property
+    def _client(self) -> Any:
+        """The Redis client; one built from a cluster URL connects here, on first use."""
+        client = self._client_instance
+        if client is None:
+            with self._connect_guard:
+                if self._client_instance is None:
+                    assert self._connect is not None
+                    client = self._connect()
+                    self._register(client)
+                    self._client_instance = client
+                client = self._client_instance
+        return client
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r}, prefix={self._prefix!r})"
 
+    def _check_url(self, url: str) -> None:
+        """Refuse a malformed URL here, with a clear error (never echoing its password),
+        rather than when the first command runs (a cluster client connects only then)."""
+        scheme, _, rest = url.partition("://")
+        cluster_scheme = _CLUSTER_SCHEMES.get(scheme.lower())
+        try:
+            options = self._redis.connection.parse_url(f"{cluster_scheme or scheme}://{rest}")
+        except ValueError as exc:
+            message = str(exc)
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            if "scheme" in message:
+                message += "; for a Redis Cluster: redis+cluster:// or rediss+cluster://"
+            raise ConfigurationError(f"Redis URL {self._where!r} is not valid: {message}") from None
+        if cluster_scheme is not None and not options.get("host"):
+            raise ConfigurationError(
+                f"Redis URL {self._where!r}: a {scheme}:// URL needs the host:port of a node"
+            )
+
     def _token_key(self, key: str) -> str:
-        return f"{self._prefix}token:{key}"
+        return f"{self._prefix}token:{self._tag[0]}{key}{self._tag[1]}"
 
     def _lock_key(self, key: str) -> str:
-        return f"{self._prefix}lock:{key}"
+        return f"{self._prefix}lock:{self._tag[0]}{key}{self._tag[1]}"
 
     def _decode(self, key: str, raw: Any) -> Token | None:
-        if raw is None:
+        # Read with GETRANGE (at most MAX_ENTRY_BYTES + 1 bytes, never a 64 MiB planted value):
+        # a missing key reads as empty.
+        if not raw:
             return None
         try:
-            return Token.from_dict(json.loads(raw))
-        except (ValueError, TypeError):
+            return Token.from_entry(decode_entry(raw))
+        except EntryError as exc:  # the reason never holds the content
             logger.warning(
-                "token cache: ignoring the Redis entry for %s…: not a cached token", key[:12]
+                "token cache: ignoring the Redis entry for %s…: not a cached token (%s); "
+                "it will be replaced",
+                key[:12],
+                exc,
             )
             return None
 
@@ -155,7 +307,7 @@ class _RedisCacheBase:
     def _encode(token: Token) -> tuple[str, int]:
         """The value to store and its TTL in milliseconds (<= 0: already expired)."""
         ttl_ms = int((token.expires_at.timestamp() - time.time()) * 1000)
-        return json.dumps(token.to_dict(), separators=(",", ":")), ttl_ms
+        return encode_entry(token.to_entry()).decode(), ttl_ms
 
     def _skipping(self) -> bool:
         return self._down and time.monotonic() < self._skip_until
@@ -206,45 +358,41 @@ class _RedisCacheBase:
 class RedisCache(_RedisCacheBase):
     """Tokens shared by many hosts through Redis; implements `TokenCache` (for `TokenClient`).
 
-    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL (this cache then owns the
-    connection pool: `close()` it) or a `redis.Redis` you own. `lock_timeout` is how long a
-    fetch lock lives (and how long a waiter waits for it). Redis errors are logged and never
-    reach the caller; after one, Redis is skipped for `outage_backoff` seconds (see the
-    module docstring). Thread-safe.
+    `url_or_client` is a `redis://` / `rediss://` / `unix://` URL, or `redis+cluster://` /
+    `rediss+cluster://` for a Redis Cluster (this cache then owns the connection pool:
+    `close()` it), or a `redis.Redis` or `redis.cluster.RedisCluster` you own.
+    `lock_timeout` is how long a fetch lock lives (and how long a waiter waits for it). Redis
+    errors are logged and never reach the caller; after one, Redis is skipped for
+    `outage_backoff` seconds (see the module docstring). Thread-safe.
     """
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | redis.Redis | redis.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.Redis
         if isinstance(url_or_client, str):
-            client = self._redis.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.Redis):
-            client = url_or_client
+            self._connect = _connector(self._redis, url_or_client)
+            cluster = _is_cluster_url(url_or_client)
+            self._use(None if cluster else self._connect(), cluster)
+        elif isinstance(url_or_client, self._redis.Redis | self._redis.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, self._redis.cluster.RedisCluster))
         else:
             raise TypeError(
-                "RedisCache takes a URL or a redis.Redis (use AsyncRedisCache with "
-                f"redis.asyncio.Redis), not {type(url_or_client).__name__}"
+                "RedisCache takes a URL, a redis.Redis or a redis.cluster.RedisCluster (use "
+                f"AsyncRedisCache with redis.asyncio), not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
 
     def get(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
         if self._skipping():
             return None
         try:
-            raw = self._client.get(self._token_key(key))
+            raw = self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -292,15 +440,17 @@ class RedisCache(_RedisCacheBase):
         acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = pipe.execute()
+                client = self._client  # built on first use from a cluster URL, with the scripts
+                locked, entry = self._acquire(
+                    keys=[name, self._token_key(key)],
+                    args=[owner, ttl_ms, MAX_ENTRY_BYTES],
+                    client=client,
+                )
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -309,19 +459,39 @@ class RedisCache(_RedisCacheBase):
                 break
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = self._heartbeat(name, owner, ttl_ms) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.set()
             if acquired:
                 try:
                     self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)  # it expires by itself
 
+    def _heartbeat(self, name: str, owner: str, ttl_ms: int) -> threading.Event:
+        """Extend the held lock every third of its TTL until the returned event is set: a
+        fetch longer than `lock_timeout` keeps it, a crashed holder's lapses."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(ttl_ms / 3000):
+                try:
+                    if not self._extend(keys=[name], args=[owner, ttl_ms]):
+                        return  # no longer ours
+                except self._errors as exc:
+                    self._failed("lock heartbeat", exc)
+                    return
+
+        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+        return stop
+
     def close(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            self._client.close()
+        if self._owns_client and self._client_instance is not None:
+            self._client_instance.close()
 
     def __enter__(self) -> RedisCache:
         return self
@@ -332,41 +502,38 @@ class RedisCache(_RedisCacheBase):
 
 class AsyncRedisCache(_RedisCacheBase):
     """`RedisCache` for `AsyncTokenClient`: implements `AsyncTokenCache` with
-    `redis.asyncio`. Takes a URL or a `redis.asyncio.Redis`; like any asyncio Redis client,
-    use it from one event loop."""
+    `redis.asyncio`. Takes a URL (cluster URLs too) or a `redis.asyncio.Redis` or
+    `redis.asyncio.cluster.RedisCluster`; like any asyncio Redis client, use it from one
+    event loop."""
 
     def __init__(
         self,
-        url_or_client: str | redis.asyncio.Redis,
+        url_or_client: str | redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster,
         *,
         prefix: str = "eagle-id:",
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         outage_backoff: float = 5.0,
     ) -> None:
         super().__init__(url_or_client, prefix, lock_timeout, outage_backoff)
-        client: redis.asyncio.Redis
+        aio = self._redis.asyncio
         if isinstance(url_or_client, str):
-            client = self._redis.asyncio.Redis.from_url(
-                url_or_client,
-                socket_timeout=_SOCKET_TIMEOUT,
-                socket_connect_timeout=_SOCKET_TIMEOUT,
-            )
-        elif isinstance(url_or_client, self._redis.asyncio.Redis):
-            client = url_or_client
+            # redis.asyncio clients connect on first use anyway, cluster ones included.
+            self._use(_connector(aio, url_or_client)(), _is_cluster_url(url_or_client))
+        elif isinstance(url_or_client, aio.Redis | aio.cluster.RedisCluster):
+            self._use(url_or_client, isinstance(url_or_client, aio.cluster.RedisCluster))
         else:
             raise TypeError(
-                "AsyncRedisCache takes a URL or a redis.asyncio.Redis (use RedisCache with "
-                f"redis.Redis), not {type(url_or_client).__name__}"
+                "AsyncRedisCache takes a URL, a redis.asyncio.Redis or a "
+                "redis.asyncio.cluster.RedisCluster (use RedisCache with redis.Redis), "
+                f"not {type(url_or_client).__name__}"
             )
-        self._client = client
-        self._release = client.register_script(_RELEASE)
 
     async def aget(self, key: str) -> Token | None:
         """The token stored under `key`, or None (also when Redis is away)."""
         if self._skipping():
             return None
         try:
-            raw = await self._client.get(self._token_key(key))
+            raw = await self._client.getrange(self._token_key(key), 0, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._failed("get", exc)
             return None
@@ -413,15 +580,17 @@ class AsyncRedisCache(_RedisCacheBase):
         acquired, first, seen = False, True, None
         while not self._skipping():
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.set(name, owner, nx=True, px=ttl_ms)
-                    pipe.get(self._token_key(key))
-                    locked, entry = await pipe.execute()
+                client = self._client  # built on first use from a cluster URL, with the scripts
+                locked, entry = await self._acquire(
+                    keys=[name, self._token_key(key)],
+                    args=[owner, ttl_ms, MAX_ENTRY_BYTES],
+                    client=client,
+                )
             except self._errors as exc:
                 self._failed("lock", exc)
                 break
             self._ok()
-            acquired = bool(locked)
+            acquired, entry = bool(locked), entry or None
             if acquired or self._stored_meanwhile(first, seen, entry):
                 break
             first, seen = False, entry
@@ -430,19 +599,35 @@ class AsyncRedisCache(_RedisCacheBase):
                 break
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _POLL_MAX)
+        beat = asyncio.ensure_future(self._aheartbeat(name, owner, ttl_ms)) if acquired else None
         try:
             yield acquired
         finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
             if acquired:
                 try:
                     await self._release(keys=[name], args=[owner])
                 except self._errors as exc:
                     self._failed("unlock", exc)
 
+    async def _aheartbeat(self, name: str, owner: str, ttl_ms: int) -> None:
+        """`RedisCache._heartbeat` as a task: extends the held lock until cancelled."""
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            try:
+                if not await self._extend(keys=[name], args=[owner, ttl_ms]):
+                    return
+            except self._errors as exc:
+                self._failed("lock heartbeat", exc)
+                return
+
     async def aclose(self) -> None:
         """Close the connection pool if this cache built it from a URL."""
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_client and self._client_instance is not None:
+            await self._client_instance.aclose()
 
     async def __aenter__(self) -> AsyncRedisCache:
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
@@ -18,9 +18,14 @@ from ._exceptions import (
     ServerError,
     TokenError,
     TokenTransportError,
+    scrub,
 )
 
+#: Makes one piece of server text fit for a message (`scrub()` with the client's secrets).
+Clean = Callable[[str], str]
+
 __all__ = [
+    "Clean",
     "error_fields",
     "error_for_status",
     "error_from_body",
@@ -43,6 +48,10 @@ _HINTS: dict[type[TokenError], str] = {
 }
 
 _SNIPPET = 120
+
+
+def _no_secrets(text: str) -> str:
+    return scrub(text)
 
 
 def parse_retry_after(value: str | None, wall_now: float) -> float | None:
@@ -92,8 +101,13 @@ def error_for_status(
     url: str,
     retry_after: float | None = None,
     detail: str | None = None,
+    clean: Clean = _no_secrets,
 ) -> TokenError:
-    """The `TokenError` subclass for a non-200 status, with a readable message."""
+    """The `TokenError` subclass for a non-200 status, with a readable message. `error`,
+    `description` and `detail` come from the server: each passes `clean` first."""
+    error = clean(error) if error else None
+    description = clean(description) if description else None
+    detail = clean(detail) if detail else None
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else TokenError)
     parts = [f"{status} {_reason(status)} from {url}"]
     if error:
@@ -116,18 +130,25 @@ def error_for_status(
 
 
 def error_from_body(
-    status: int, headers: Mapping[str, str], content: bytes, *, url: str, wall_now: float
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    url: str,
+    wall_now: float,
+    clean: Clean = _no_secrets,
 ) -> TokenError:
     """A `TokenError` from a raw response the generated parser could not or did not parse:
-    an undocumented status, a non-JSON or truncated body, a 200 that is no token."""
+    an undocumented status, a non-JSON, too deeply nested or truncated body, a 200 that is
+    no token. Server text in it passes `clean`."""
     try:
         body: object = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         body = None
     error, description = error_fields(body)
     detail = None
     if body is None:
-        kind = headers.get("content-type", "no content type").split(";")[0]
+        kind = clean(headers.get("content-type", "no content type").split(";")[0])
         detail = f"body is not JSON ({kind}, {len(content)} bytes)"
     if status == 200:
         if detail is not None:
@@ -151,17 +172,19 @@ def error_from_body(
         url=url,
         retry_after=parse_retry_after(headers.get("retry-after"), wall_now),
         detail=detail,
+        clean=clean,
     )
 
 
-def transport_error(exc: httpx.RequestError, *, url: str) -> TokenError:
-    """A `TokenTransportError` for a request that got no usable response."""
+def transport_error(exc: httpx.RequestError, *, url: str, clean: Clean = _no_secrets) -> TokenError:
+    """A `TokenTransportError` for a request that got no usable response. The exception's
+    text may quote the request (a header value) or the server: it passes `clean`."""
     retryable = isinstance(
         exc,
         httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError,
     )
     what = type(exc).__name__
-    text = str(exc)[:_SNIPPET]
+    text = clean(str(exc))[:_SNIPPET]
     return TokenTransportError(
         f"no usable response from {url}: {what}" + (f" ({text})" if text else ""),
         retryable=retryable,

@@ -20,14 +20,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
+from ._entry import (
+    MAX_LIFETIME,
+    Entry,
+    EntryError,
+    check_access_token,
+    check_optional_token,
+    check_scope,
+    check_token_type,
+    from_mapping,
+    sign,
+    to_mapping,
+)
 from ._exceptions import TokenError
+from ._expiry import CLOCK_SKEW, hard_expiry
 
 __all__ = [
     "CLOCK_SKEW",
@@ -44,12 +56,8 @@ __all__ = [
     "schedule_cached",
 ]
 
-#: Seconds before `expires_at` at which a token stops being handed out (clock-skew leeway).
-CLOCK_SKEW = 30.0
 #: The refresh-ahead point, as a fraction of the lifetime, drawn uniformly from this range.
 REFRESH_AHEAD = (0.75, 0.90)
-#: The longest `expires_in` accepted (10 years): anything longer is a broken server.
-MAX_LIFETIME = 10 * 365 * 86400
 #: (first, maximum) seconds to wait before retrying a failed refresh-ahead; doubles per failure.
 REFRESH_BACKOFF = (1.0, 60.0)
 
@@ -58,23 +66,15 @@ def _to_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-def _cached_time(ts: float) -> datetime:
-    """A timestamp from a cache as a datetime; ValueError for inf, NaN or out of range."""
-    try:
-        value = float(ts)
-        if not math.isfinite(value):
-            raise ValueError("not finite")
-        return _to_datetime(value)
-    except (ValueError, OverflowError, OSError):
-        raise ValueError("not a cached token: issued_at or expires_at out of range") from None
-
-
 @frozen
 class Token:
     """An access token as issued by the token endpoint.
 
     `issued_at` and `expires_at` are timezone-aware UTC datetimes (wall clock); `issued_at`
     is when the request was *sent*. The token strings are bearer secrets and stay out of repr.
+    `binding` ties a fetched token to the client secret for caches (see `_entry.py`): a MAC
+    tag, not a secret, and None on a token no client has bound. `client_id` is the client it
+    was fetched for (None when not known).
     """
 
     access_token: str = field(repr=False)
@@ -84,6 +84,8 @@ class Token:
     expires_at: datetime
     id_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    binding: str | None = field(default=None, repr=False, eq=False)
+    client_id: str | None = field(default=None, eq=False)
 
     @property
     def lifetime(self) -> float:
@@ -98,52 +100,48 @@ class Token:
         """
         return decode_jwt_unverified(self.access_token)[1]
 
+    def to_entry(self) -> Entry:
+        """The token as a cache `Entry` (wall-clock times as seconds since the epoch)."""
+        return Entry(
+            access_token=self.access_token,
+            token_type=self.token_type,
+            scope=self.scope,
+            issued_at=self.issued_at.timestamp(),
+            expires_at=self.expires_at.timestamp(),
+            id_token=self.id_token,
+            refresh_token=self.refresh_token,
+            binding=self.binding,
+            client_id=self.client_id,
+        )
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> Token:
+        """The token in a decoded (so well-formed) cache `Entry`."""
+        return cls(
+            access_token=entry.access_token,
+            token_type=entry.token_type,
+            scope=entry.scope,
+            issued_at=_to_datetime(entry.issued_at),
+            expires_at=_to_datetime(entry.expires_at),
+            id_token=entry.id_token,
+            refresh_token=entry.refresh_token,
+            binding=entry.binding,
+            client_id=entry.client_id,
+        )
+
+    def bound(self, key: bytes) -> Token:
+        """This token with its `binding` for the client whose `binding_key()` is `key`."""
+        return evolve(self, binding=sign(self.to_entry(), key).binding)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict for caches (times as seconds since the epoch). No client secret."""
-        return {
-            "access_token": self.access_token,
-            "token_type": self.token_type,
-            "scope": " ".join(sorted(self.scope)),
-            "issued_at": self.issued_at.timestamp(),
-            "expires_at": self.expires_at.timestamp(),
-            "id_token": self.id_token,
-            "refresh_token": self.refresh_token,
-        }
+        """The JSON-safe cache-entry dict (see `_entry.py`). Never the client secret."""
+        return to_mapping(self.to_entry())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
-        """The inverse of `to_dict()`; raises ValueError on anything malformed."""
-        try:
-            access_token = data["access_token"]
-            token_type = data["token_type"]
-            scope = data["scope"]
-            issued_at = data["issued_at"]
-            expires_at = data["expires_at"]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a cached token: missing {exc}") from None
-        id_token = data.get("id_token")
-        refresh_token = data.get("refresh_token")
-        if not (isinstance(access_token, str) and access_token and isinstance(token_type, str)):
-            raise ValueError("not a cached token: bad access_token or token_type")
-        if not isinstance(scope, str):
-            raise ValueError("not a cached token: bad scope")
-        times = []
-        for ts in (issued_at, expires_at):
-            if isinstance(ts, bool) or not isinstance(ts, int | float):
-                raise ValueError("not a cached token: bad issued_at or expires_at")
-            times.append(_cached_time(ts))
-        for optional in (id_token, refresh_token):
-            if optional is not None and not isinstance(optional, str):
-                raise ValueError("not a cached token: bad id_token or refresh_token")
-        return cls(
-            access_token=access_token,
-            token_type=token_type,
-            scope=frozenset(scope.split()),
-            issued_at=times[0],
-            expires_at=times[1],
-            id_token=id_token,
-            refresh_token=refresh_token,
-        )
+        """The inverse of `to_dict()`, every field checked; ValueError on anything malformed
+        (the message never holds a field's value)."""
+        return cls.from_entry(from_mapping(data))
 
 
 def _b64url_json(segment: str) -> dict[str, Any]:
@@ -179,33 +177,31 @@ def parse_token_response(
 ) -> Token:
     """Build a `Token` from a 200 body; `issued_at` is the wall clock read before sending.
 
-    A missing or ill-typed field raises `TokenError` (never KeyError/TypeError). RFC 6749
-    §5.1: an omitted `scope` means the requested scope was granted.
+    Every field gets the checks a cached entry gets (`_entry.py`): a Bearer `token_type`, an
+    `access_token` that is a valid header value, bounded lengths, no control characters. A
+    missing, ill-typed or unusable field raises `TokenError`, whose message never holds a
+    token. RFC 6749 §5.1: an omitted `scope` means the requested scope was granted.
     """
-    access_token = data.get("access_token")
-    if not isinstance(access_token, str) or not access_token:
-        raise _invalid("no access_token")
-    token_type = data.get("token_type")
-    if not isinstance(token_type, str) or not token_type:
-        raise _invalid("no token_type")
+    if not isinstance(data, Mapping):
+        raise _invalid("the body is not a JSON object")
     expires_in = data.get("expires_in")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 1:
         raise _invalid("expires_in is not a positive integer")
     if expires_in > MAX_LIFETIME:
         raise _invalid(f"expires_in {expires_in} is more than {MAX_LIFETIME} s (10 years)")
     scope = data.get("scope")
-    if scope is not None and not isinstance(scope, str):
-        raise _invalid("scope is not a string")
-    id_token = data.get("id_token")
-    refresh_token = data.get("refresh_token")
-    if id_token is not None and not isinstance(id_token, str):
-        raise _invalid("id_token is not a string")
-    if refresh_token is not None and not isinstance(refresh_token, str):
-        raise _invalid("refresh_token is not a string")
+    try:
+        access_token = check_access_token(data.get("access_token"))
+        token_type = check_token_type(data.get("token_type"))
+        scopes = check_scope(scope) if scope is not None else requested_scope
+        id_token = check_optional_token("id_token", data.get("id_token"))
+        refresh_token = check_optional_token("refresh_token", data.get("refresh_token"))
+    except EntryError as exc:
+        raise _invalid(str(exc)) from None
     return Token(
         access_token=access_token,
         token_type=token_type,
-        scope=frozenset(scope.split()) if scope is not None else requested_scope,
+        scope=scopes,
         issued_at=_to_datetime(issued_at),
         expires_at=_to_datetime(issued_at + expires_in),
         id_token=id_token,
@@ -231,8 +227,8 @@ def schedule(anchor: float, lifetime: float, fraction: float) -> Schedule:
 
     The leeway is capped at half the lifetime so a short-lived token is not born expired.
     """
-    hard_expiry = anchor + lifetime - min(CLOCK_SKEW, lifetime / 2)
-    return Schedule(min(anchor + lifetime * fraction, hard_expiry), hard_expiry)
+    last = hard_expiry(anchor, lifetime)
+    return Schedule(min(anchor + lifetime * fraction, last), last)
 
 
 def schedule_cached(token: Token, *, now: float, wall_now: float, fraction: float) -> Schedule:

@@ -27,12 +27,14 @@ if TYPE_CHECKING:
         RegistryError,
     )
     from ._settings import Settings
+    from ._testing import EagleIdServer
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "TOKEN_PATH",
     "ConnectionLimits",
+    "EagleIdServer",
     "RegisteredClient",
     "Registry",
     "RegistryError",
@@ -47,6 +49,7 @@ _MODULES = {
     "DEMO_CLIENT_SECRET": "_registry",
     "TOKEN_PATH": "_endpoints",
     "ConnectionLimits": "_limits",
+    "EagleIdServer": "_testing",
     "RegisteredClient": "_registry",
     "Registry": "_registry",
     "RegistryError": "_registry",

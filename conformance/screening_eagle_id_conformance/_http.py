@@ -6,10 +6,11 @@ import base64
 import ipaddress
 import json
 import shlex
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
@@ -23,11 +24,13 @@ __all__ = [
     "basic_header",
     "check_url",
     "is_loopback",
+    "request_shape",
+    "split_url",
     "to_curl",
 ]
 
 # The one operation of openapi.yaml.
-TOKEN_PATH = "/api/id/v1/auth/token"
+TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
 REDACTED = "[REDACTED]"
 FORM = "application/x-www-form-urlencoded"
 
@@ -46,6 +49,36 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def split_url(url: str, token_path: str | None) -> tuple[str, str]:
+    """(base URL, token path) from `--url` and `--token-path`.
+
+    `url` is a base URL (`https://id.example.com`) or the full token-endpoint URL
+    (`https://id.example.com/oauth2/token`): a URL with a path and no `token_path` is taken as the
+    endpoint itself. A `token_path` is appended to whatever path `url` has.
+    """
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path
+    if token_path:
+        prefix = path.rstrip("/")
+        return origin, prefix + "/" + token_path.lstrip("/")
+    if path.rstrip("/") in ("", TOKEN_PATH.rstrip("/")) or path.rstrip("/").endswith(TOKEN_PATH):
+        prefix = path.rstrip("/").removesuffix(TOKEN_PATH)
+        return origin, prefix + TOKEN_PATH
+    return origin, path
+
+
+def request_shape(content_type: str | None, body: bytes | None) -> str:
+    """What a request sent, without values (no secret, no noise): `form(grant_type, scope)`."""
+    if not body:
+        return "no body"
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind != FORM:
+        return f"a {kind or 'untyped'} body"
+    names = [name for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)]
+    return f"form({', '.join(names)})"
 
 
 def check_url(url: str, *, insecure: bool) -> str | None:
@@ -74,11 +107,17 @@ class Target:
     special_client_id: str | None = None
     special_client_secret: str | None = field(default=None, repr=False)
     timeout: float = 10.0
+    # Where the server mounts the endpoint, below `url` (openapi.yaml's path unless told).
+    token_path: str = TOKEN_PATH
+    # The scope the special client asks for (default: `scope`).
+    special_scope: str | None = None
+    # A CA bundle for a private CA (None: the system's).
+    ca_file: str | None = None
 
     @property
     def token_url(self) -> str:
         """Full URL of the token endpoint."""
-        return self.url.rstrip("/") + TOKEN_PATH
+        return self.url.rstrip("/") + self.token_path
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -136,6 +175,17 @@ class Reply:
         joined = {name.lower(): ", ".join(values) for name, values in headers.items()}
         return cls(status=status, headers=joined, body=body)
 
+    def got(self) -> str:
+        """`status error='code'`, for a FAIL line."""
+        error = None
+        try:
+            value = self.json()
+        except (ValueError, UnicodeDecodeError):
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("error"), str):
+            error = value["error"]
+        return f"{self.status} error={error!r}"
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -155,6 +205,29 @@ class Exchange:
         """`METHOD url -> status` for messages."""
         got = self.reply.status if self.reply is not None else self.transport_error
         return f"{self.method} {self.url} -> {got}"
+
+    def got(self) -> str:
+        """What the server answered, for a FAIL line."""
+        if self.reply is None:
+            return f"no response: {self.transport_error}"
+        return self.reply.got()
+
+    def behaviour(self) -> str:
+        """The request's kind and its answer: FAILs about one behaviour are reported once."""
+        authorization = next((v for n, v in self.headers if n.lower() == "authorization"), None)
+        if authorization is None:
+            who = "without Authorization"
+        elif self.secret_bearing:
+            who = "with the configured credentials"
+        elif authorization.lower().startswith(b"basic "):
+            who = "with other Basic credentials"
+        else:
+            who = "with another Authorization scheme"
+        content_type = next(
+            (v.decode("latin-1") for n, v in self.headers if n.lower() == "content-type"), None
+        )
+        shape = request_shape(content_type, self.body)
+        return f"{self.method} {shape} {who} → {self.got()}"
 
 
 def _shell_bytes(value: bytes) -> str:
@@ -184,7 +257,10 @@ class Prober:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._client = httpx.Client(timeout=target.timeout, follow_redirects=False)
+        verify: ssl.SSLContext | bool = True
+        if target.ca_file:
+            verify = ssl.create_default_context(cafile=target.ca_file)
+        self._client = httpx.Client(timeout=target.timeout, follow_redirects=False, verify=verify)
 
     def close(self) -> None:
         """Close the connection pool."""

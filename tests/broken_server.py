@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFECTS", "BrokenServer", "Defect"]
+__all__ = ["CONTROLS", "DEFECTS", "BrokenServer", "Defect"]
 
 
 PREFIX = "/broken/"
@@ -92,6 +93,10 @@ class Defect:
     needs_schemathesis: bool = False
     # Checks that rightly fail too (the same rule enforced twice: the spec and the RFC).
     also: tuple[str, ...] = ()
+    # The verdict the default profile gives (a SHOULD only ever WARNs); `also` share it.
+    verdict: str = "FAIL"
+    # Under --profile oauth2 (only RFC MUSTs fail): None when it is the same as `verdict`.
+    oauth2_verdict: str | None = None
 
 
 def _on_json(status: Callable[[int], bool], edit: Callable[[dict[str, Any]], None]) -> After:
@@ -231,14 +236,124 @@ def _authorization_code_unsupported(body: dict[str, Any]) -> None:
         body["error"] = "unsupported_grant_type"
 
 
-def _unlisted_methods_404(ex: Exchange) -> None:
-    if ex.method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+def _unlisted_methods(status: int) -> Before:
+    """TRACE, QUERY, OPTIONS … (the methods only schemathesis sends) answered `status`."""
+
+    def before(ex: Exchange) -> None:
+        if ex.method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            _respond(
+                ex,
+                status,
+                {"error": "not_found", "errorDescription": f"answered {status}"},
+                b"application/json",
+            )
+
+    return before
+
+
+def _malformed_basic_400(ex: Exchange) -> None:
+    value = ex.header(b"authorization") or b""
+    if value.lower().startswith(b"basic") and ex.basic_client_id() is None:
         _respond(
             ex,
-            404,
-            {"error": "not_found", "errorDescription": "no such route"},
+            400,
+            {"error": "invalid_request", "errorDescription": "malformed Authorization"},
             b"application/json",
         )
+
+
+def _no_credentials_400(ex: Exchange) -> None:
+    if ex.status == 401 and ex.header(b"authorization") is None:
+        ex.status = 400
+        ex.set_header(b"www-authenticate", None)
+
+
+def _rfc_description_name(body: dict[str, Any]) -> None:
+    if "errorDescription" in body:
+        body["error_description"] = body.pop("errorDescription")
+
+
+KNOWN_SCOPES = frozenset({"openid", "email", "profile", "inspect", "offline"})
+
+
+def _drop_unknown_scopes(*, state_it: bool) -> tuple[Before, After]:
+    """Grant only the known part of a requested scope; say so in `scope` only if `state_it`."""
+    dropped: set[int] = set()
+
+    def before(ex: Exchange) -> None:
+        fields = ex.form()
+        scope = dict(fields).get("scope")
+        if ex.method != "POST" or scope is None:
+            return
+        known = [s for s in scope.split() if s in KNOWN_SCOPES]
+        if known and len(known) != len(scope.split()):
+            kept = " ".join(known)
+            ex.body = urlencode([(k, kept if k == "scope" else v) for k, v in fields]).encode()
+            dropped.add(id(ex))
+
+    def after(ex: Exchange) -> None:
+        if id(ex) in dropped and ex.status == 200:
+            dropped.discard(id(ex))
+            if not state_it:
+                body = ex.response_json()
+                body.pop("scope", None)
+                ex.set_response_json(body)
+
+    return before, after
+
+
+def _opaque_tokens(make: Callable[[int], str]) -> After:
+    """Replace each access token with `make(n)`, n counting issued tokens."""
+    counter = iter(range(1, 1 << 30))
+    lock = threading.Lock()
+
+    def after(ex: Exchange) -> None:
+        body = ex.response_json()
+        if ex.status == 200 and isinstance(body, dict) and "access_token" in body:
+            with lock:
+                body["access_token"] = make(next(counter))
+            ex.set_response_json(body)
+
+    return after
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _edit_jwt(
+    edit_header: Callable[[dict[str, Any]], None] | None = None,
+    edit_claims: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    drop_signature: bool = False,
+) -> After:
+    """Rewrite the access token's JWT header or claims (the signature no longer matches)."""
+
+    def after(ex: Exchange) -> None:
+        body = ex.response_json()
+        if ex.status != 200 or not isinstance(body, dict):
+            return
+        head, payload, signature = str(body["access_token"]).split(".")
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        if edit_header is not None:
+            edit_header(header)
+        if edit_claims is not None:
+            edit_claims(claims)
+        parts = [_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode())]
+        body["access_token"] = ".".join([*parts, "" if drop_signature else signature])
+        ex.set_response_json(body)
+
+    return after
+
+
+def _shift_iat(claims: dict[str, Any]) -> None:
+    claims["iat"] -= 3600
+    claims["exp"] -= 3600
+
+
+def _exp_before_iat(claims: dict[str, Any]) -> None:
+    claims["exp"] = claims["iat"] - 1
 
 
 def _advertise_get(ex: Exchange) -> None:
@@ -287,11 +402,15 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "invalid-client",
             "401 without a WWW-Authenticate challenge",
             after=_strip_header(b"www-authenticate", lambda s: s == 401),
+            # A failed Basic authentication is such a 401 too.
+            also=("malformed-basic",),
         ),
         "unknown-client-named": Defect(
             "indistinguishable-client-errors",
             "an unknown client gets its own error text",
             after=_distinguish_unknown_client(known),
+            # RFC 6749 §10.1 / RFC 6819 advise it; neither the RFC nor openapi.yaml requires it.
+            verdict="WARN",
         ),
         "colonless-basic-500": Defect(
             "malformed-basic",
@@ -346,10 +465,58 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "405 without an Allow header",
             after=_strip_header(b"allow", lambda s: s == 405),
         ),
-        "replays-tokens": Defect(
-            "token-uniqueness",
-            "the same request gets the same token again",
-            after=_token_replayer(),
+        "sequential-opaque-tokens": Defect(
+            "token-unguessability",
+            "opaque tokens from a counter (tok-00000001, tok-00000002, …)",
+            after=_opaque_tokens(lambda n: f"tok-{n:08d}"),
+        ),
+        "64-bit-opaque-tokens": Defect(
+            "token-unguessability",
+            "opaque tokens of 64 random bits",
+            after=_opaque_tokens(lambda n: secrets.token_hex(8)),
+        ),
+        "jwt-alg-none": Defect(
+            "jwt-claims",
+            "an unsigned JWT (alg none, no signature)",
+            after=_edit_jwt(lambda h: h.__setitem__("alg", "none"), drop_signature=True),
+            also=("token-unguessability",),
+        ),
+        "jwt-exp-before-iat": Defect(
+            "jwt-claims",
+            "a JWT whose exp is before its iat",
+            after=_edit_jwt(edit_claims=_exp_before_iat),
+            also=("jwt-lifetime",),
+        ),
+        "jwt-iat-an-hour-off": Defect(
+            "jwt-claims",
+            "a JWT issued (iat) an hour before the server's Date",
+            after=_edit_jwt(edit_claims=_shift_iat),
+            verdict="WARN",
+        ),
+        "malformed-basic-400": Defect(
+            "malformed-basic",
+            "a malformed Basic credential answered 400 without WWW-Authenticate",
+            before=_malformed_basic_400,
+        ),
+        "no-credentials-400": Defect(
+            "invalid-client",
+            "no credentials at all answered 400 invalid_client (RFC-allowed, not the spec's 401)",
+            after=_no_credentials_400,
+            # openapi.yaml's security requirement: schemathesis sees the same behaviour twice.
+            needs_schemathesis=True,
+            also=("schemathesis/missing_required_header", "schemathesis/ignored_auth"),
+            oauth2_verdict="WARN",
+        ),
+        "rfc-description-name": Defect(
+            "error-body",
+            "error bodies say `error_description` instead of the documented `errorDescription`",
+            after=_on_json(_error, _rfc_description_name),
+            oauth2_verdict="WARN",
+        ),
+        "unknown-scope-dropped-silently": Defect(
+            "unknown-scope",
+            "an unknown scope is dropped and the 200 does not say what was granted",
+            *_drop_unknown_scopes(state_it=False),
         ),
         "raw-basic-credentials": Defect(
             "special-credentials", "Basic credentials are not form-url-decoded", before=_raw_basic
@@ -385,11 +552,12 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             after=_on_json(_error, _authorization_code_unsupported),
             needs_schemathesis=True,
         ),
-        "unlisted-methods-404": Defect(
+        "unlisted-methods-200": Defect(
             "schemathesis/unsupported_method",
-            "TRACE, QUERY and OPTIONS are answered 404 instead of 405",
-            before=_unlisted_methods_404,
+            "TRACE and QUERY are answered 200",
+            before=_unlisted_methods(200),
             needs_schemathesis=True,
+            also=("other-methods",),
         ),
         "allow-advertises-get": Defect(
             "schemathesis/allow_header_conformance",
@@ -414,8 +582,37 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
     }
 
 
+def _controls() -> dict[str, Defect]:
+    """Behaviour that deviates from the reference server but is allowed: every check passes."""
+    return {
+        "replays-tokens": Defect(
+            "token-unguessability",
+            "the same request gets the same still-valid token again (a note, not a failure)",
+            after=_token_replayer(),
+        ),
+        "unlisted-methods-404": Defect(
+            "schemathesis/unsupported_method",
+            "TRACE, QUERY and OPTIONS answered 404 (RFC 9110 allows it)",
+            before=_unlisted_methods(404),
+            needs_schemathesis=True,
+        ),
+        "unlisted-methods-501": Defect(
+            "schemathesis/unsupported_method",
+            "TRACE, QUERY and OPTIONS answered 501 (RFC 9110 allows it)",
+            before=_unlisted_methods(501),
+            needs_schemathesis=True,
+        ),
+        "unknown-scope-dropped-and-stated": Defect(
+            "unknown-scope",
+            "an unknown scope is dropped and the 200's `scope` says what was granted",
+            *_drop_unknown_scopes(state_it=True),
+        ),
+    }
+
+
 # The catalogue, for listing; a BrokenServer builds its own (some defects keep state).
 DEFECTS: dict[str, Defect] = _defects(frozenset())
+CONTROLS: dict[str, Defect] = _controls()
 
 
 class BrokenServer:
@@ -423,7 +620,7 @@ class BrokenServer:
 
     def __init__(self, app: ASGIApp, *, known_client_ids: Iterable[str]) -> None:
         self.app = app
-        self.defects = _defects(frozenset(known_client_ids))
+        self.defects = _defects(frozenset(known_client_ids)) | _controls()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -1,0 +1,342 @@
+"""Settings: where the URL, credentials and scope come from, and their canonical forms.
+
+Standard library only, and nothing imported that a cached `eagle-id token` does not need
+(`tomllib` is imported when a profile is actually read): the command line resolves its
+settings here before deciding whether it needs the full client at all. `_credentials.py`
+wraps the same rules in the public `ClientCredentials` / `load_profile()` / `resolve_config()`.
+
+Per item, first match wins: the argument (or command-line option), then the environment
+(`EAGLE_ID_URL`, `EAGLE_ID_CLIENT_ID` + `EAGLE_ID_CLIENT_SECRET`, `EAGLE_ID_SCOPE`), then a
+profile of `$XDG_CONFIG_HOME/eagle-id/credentials.toml`. A missing credentials file or
+profile only means "not there"; a broken one (invalid TOML, a value of the wrong type, a file
+others may read) is an error of its own, reported as such.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Mapping
+
+from ._exceptions import ConfigurationError, InsecureTransportError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "API_NAMES",
+    "CLI_NAMES",
+    "DEFAULT_PROFILE",
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "ENV_PROFILE",
+    "ENV_SCOPE",
+    "ENV_URL",
+    "TOKEN_PATH",
+    "RawProfile",
+    "Settings",
+    "canonical_url",
+    "credentials_path",
+    "is_loopback",
+    "normalise_scope",
+    "read_profile",
+    "resolve",
+]
+
+ENV_URL = "EAGLE_ID_URL"
+ENV_CLIENT_ID = "EAGLE_ID_CLIENT_ID"
+ENV_CLIENT_SECRET = "EAGLE_ID_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
+ENV_SCOPE = "EAGLE_ID_SCOPE"
+ENV_PROFILE = "EAGLE_ID_PROFILE"
+DEFAULT_PROFILE = "default"
+
+#: The token endpoint's path in `openapi.yaml`: a URL ending with it is taken as the base URL.
+TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a secret
+
+#: How messages name each setting a caller passes: in Python (`API_NAMES`) or on the command
+#: line (`CLI_NAMES`). None: there is no such argument (credentials never go on a command line).
+API_NAMES: Mapping[str, str | None] = {
+    "url": "base_url argument",
+    "credentials": "credentials argument",
+    "scope": "scope argument",
+    "insecure": "pass allow_insecure_http=True",
+}
+CLI_NAMES: Mapping[str, str | None] = {
+    "url": "--url option",
+    "credentials": None,
+    "scope": "--scope option",
+    "insecure": "pass --allow-insecure-http",
+}
+
+_PROFILE_KEYS = ("client_id", "client_secret", "url", "scope")
+# scheme://authority/path?query#fragment (RFC 3986 §3), by hand: urllib.parse (and the
+# ipaddress module it imports) would cost a cached `eagle-id token` several milliseconds.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?P<rest>.*)",
+    re.DOTALL,
+)
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/eagle-id/credentials.toml` (XDG_CONFIG_HOME defaults to ~/.config)."""
+    from pathlib import Path  # here: only reading a profile needs it
+
+    env = os.environ if environ is None else environ
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "eagle-id" / "credentials.toml"
+
+
+class _NotThere(ConfigurationError):
+    """No credentials file, or no such profile in it: the profile simply does not apply."""
+
+
+class RawProfile:
+    """One table of the credentials file, checked: `values` holds `client_id`,
+    `client_secret`, and `url` and `scope` when set (all non-empty strings)."""
+
+    __slots__ = ("name", "path", "values")
+
+    def __init__(self, name: str, path: Path, values: dict[str, str]) -> None:
+        self.name, self.path, self.values = name, path, values
+
+    def __repr__(self) -> str:
+        return f"RawProfile({self.name!r}, {str(self.path)!r})"
+
+
+def read_profile(
+    name: str | None = None,
+    *,
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RawProfile:
+    """Read profile `name` (default `$EAGLE_ID_PROFILE`, else "default") of the credentials
+    file. The file must not be accessible by group or others (`chmod 600`, as ssh insists)."""
+    env = os.environ if environ is None else environ
+    name = name or env.get(ENV_PROFILE) or DEFAULT_PROFILE
+    path = path or credentials_path(env)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise _NotThere(f"no credentials file at {path} (looked for profile {name!r})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    if sys.platform != "win32" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"credentials file {path} is accessible by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):03o}); refusing it: run `chmod 600 {path}`"
+        )
+    import tomllib  # here, not at the top: only a call that reads a profile pays for it
+
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries the line and column ("... (at line 3, column 7)").
+        raise ConfigurationError(f"credentials file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"credentials file {path} is not a credentials file: nested too deeply"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigurationError(f"cannot read credentials file {path}: {reason}") from None
+    table = document.get(name)
+    if table is None:
+        known = ", ".join(sorted(k for k, v in document.items() if isinstance(v, dict))) or "none"
+        raise _NotThere(f"no profile {name!r} in {path} (profiles: {known})")
+    if not isinstance(table, dict):
+        raise ConfigurationError(
+            f"{name} in {path} is {_toml_type(table)}, not a profile table ([{name}])"
+        )
+    values: dict[str, str] = {}
+    for key in _PROFILE_KEYS:
+        value = table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(
+                f"{key} of profile {name!r} in {path} is {_toml_type(value)}, not a string"
+            )
+        if value:
+            values[key] = value
+    missing = [key for key in ("client_id", "client_secret") if key not in values]
+    if missing:
+        raise ConfigurationError(f"profile {name!r} in {path} has no {' or '.join(missing)}")
+    return RawProfile(name, path, values)
+
+
+def _toml_type(value: object) -> str:
+    """What a TOML value is, with its article ("an integer")."""
+    kinds = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        list: "an array",
+        dict: "a table",
+    }
+    return next((kind for t, kind in kinds.items() if isinstance(value, t)), "a date or time")
+
+
+class Settings:
+    """What a token client needs: `url`, `client_id`, `client_secret`, `scope` (raw strings,
+    every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms) and
+    `profile`, the profile that supplied any of them, if one did."""
+
+    __slots__ = ("client_id", "client_secret", "profile", "scope", "url")
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str,
+        profile: RawProfile | None = None,
+    ) -> None:
+        self.url, self.client_id, self.client_secret = url, client_id, client_secret
+        self.scope, self.profile = scope, profile
+
+    def __repr__(self) -> str:  # never the secret
+        return f"Settings(url={self.url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+
+
+def resolve(
+    url: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    scope: str | None,
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    names: Mapping[str, str | None] = API_NAMES,
+) -> Settings:
+    """Fill in each missing item from the environment, then from the profile (`profile`,
+    `$EAGLE_ID_PROFILE` or "default"); naming a `profile` explicitly skips the environment.
+    The credentials file is read only when something is still missing. `names` says how
+    messages call the caller's own arguments (`API_NAMES` or `CLI_NAMES`)."""
+    env = os.environ if environ is None else environ
+    use_env = profile is None
+    found: list[RawProfile] = []
+    absent: list[str] = []
+
+    def from_profile(key: str) -> str | None:
+        if not found and not absent:
+            try:
+                found.append(read_profile(profile, environ=env))
+            except _NotThere as exc:
+                absent.append(str(exc))
+        return found[0].values.get(key) if found else None
+
+    def looked(what: str, item: str, env_names: str) -> ConfigurationError:
+        where = [f"no {name}" for name in [names.get(item)] if name]
+        if use_env:
+            where.append(f"{env_names} not set")
+        where.append(absent[0] if absent else f"not in profile {found[0].name!r}")
+        return ConfigurationError(f"no {what} found: " + "; ".join(where))
+
+    if client_id is None and client_secret is None:
+        if use_env and (env.get(ENV_CLIENT_ID) or env.get(ENV_CLIENT_SECRET)):
+            client_id, client_secret = env.get(ENV_CLIENT_ID), env.get(ENV_CLIENT_SECRET)
+            pairs = ((ENV_CLIENT_ID, client_id), (ENV_CLIENT_SECRET, client_secret))
+            missing = [env_name for env_name, value in pairs if not value]
+            if missing:
+                raise ConfigurationError(f"{' and '.join(missing)} not set in the environment")
+        elif from_profile("client_id") is not None:
+            client_id = found[0].values["client_id"]
+            client_secret = found[0].values["client_secret"]
+        else:
+            env_names = f"{ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}"
+            raise looked("client credentials", "credentials", env_names)
+    if not client_id:
+        raise ConfigurationError("client_id is empty")
+    if not client_secret:
+        raise ConfigurationError(f"client_secret is empty for client {client_id!r}")
+    if url is None:
+        url = (env.get(ENV_URL) if use_env else None) or from_profile("url")
+        if not url:
+            raise looked("token endpoint URL", "url", ENV_URL)
+    if scope is None:
+        scope = (env.get(ENV_SCOPE) if use_env else None) or from_profile("scope")
+        if not scope:
+            raise looked("scope", "scope", ENV_SCOPE)
+    return Settings(url, client_id, client_secret, scope, found[0] if found else None)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is loopback: the literal name `localhost` or a loopback address.
+
+    Not `*.localhost`: loopback by RFC 6761, but that rests on the resolver, and credentials
+    must not depend on it."""
+    if host.lower() in ("localhost", "127.0.0.1", "::1"):
+        return True
+    import ipaddress  # only plain-http URLs get here
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def canonical_url(
+    url: str, *, allow_insecure_http: bool = False, names: Mapping[str, str | None] = API_NAMES
+) -> str:
+    """The token endpoint's base URL in one canonical form: `scheme://host[:port][/path]`,
+    scheme and host lower case, no default port, no trailing slash, and without the spec's
+    `/api/id/v1/auth/token` when the URL ends with it (a full token URL is accepted).
+
+    Refuses credentials in the URL, a query or fragment, anything but http(s), and plain http
+    to a host that is not loopback unless `allow_insecure_http` (`InsecureTransportError`).
+    The one form the client requests and caches under, and the quick cached path reads.
+    """
+    text = url.strip()
+    parts = _URL.fullmatch(text)
+    if parts is None:
+        shown = "it" if "@" in text else repr(url)  # a mangled URL may still hold a password
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {shown}")
+    scheme, authority, path, rest = parts.group("scheme", "authority", "path", "rest")
+    if "@" in authority:  # checked first: what follows may echo the URL, never a password
+        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
+    host, port = _host_and_port(authority)
+    scheme = scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
+    if rest:
+        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
+    if scheme == "http" and not allow_insecure_http and not is_loopback(host):
+        raise InsecureTransportError(
+            f"refusing to send client credentials over plain http to {host}; use "
+            f"https, or {names['insecure']} if the network is trusted"
+        )
+    path = path.rstrip("/")
+    if path.endswith(TOKEN_PATH):
+        path = path[: -len(TOKEN_PATH)].rstrip("/")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{path}"
+
+
+def _host_and_port(authority: str) -> tuple[str, int | None]:
+    """The lower-case host (brackets off an IPv6 literal) and the port of `host[:port]`."""
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        if not bracket or not _IPV6.fullmatch(host) or (after and not after.startswith(":")):
+            raise ConfigurationError("the token endpoint URL is not a valid URL")
+        port_text = after[1:]
+    else:
+        host, _, port_text = authority.partition(":")
+    if port_text and not (port_text.isascii() and port_text.isdigit() and int(port_text) < 65536):
+        raise ConfigurationError("the token endpoint URL is not a valid URL")
+    return host.lower(), int(port_text) if port_text else None
+
+
+def normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:
+    """Scope tokens in request order, each once; ConfigurationError when there is none."""
+    items = scope.split() if isinstance(scope, str) else [s for part in scope for s in part.split()]
+    unique = tuple(dict.fromkeys(items))
+    if not unique:
+        raise ConfigurationError("scope is empty; the token endpoint requires at least one")
+    return unique

@@ -1,5 +1,0 @@
-"""`python -m tests.conformance` (what `make conformance` runs)."""
-
-from ._runner import main
-
-raise SystemExit(main())

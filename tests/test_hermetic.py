@@ -1,0 +1,57 @@
+"""The suite is hermetic: what the caller exported or keeps in ~/.config never reaches a test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_eagle_id_variable_and_no_user_credentials_file_reach_a_test() -> None:
+    assert [name for name in os.environ if name.startswith("EAGLE_ID_")] == []
+    config_home = Path(os.environ["XDG_CONFIG_HOME"])
+    assert config_home != Path.home() / ".config"
+    assert not (config_home / "eagle-id" / "credentials.toml").exists()
+
+
+def test_a_run_with_hostile_settings_exported_still_passes(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "eagle-id"
+    config.mkdir(parents=True)
+    (config / "credentials.toml").write_text("[default\nbroken", encoding="utf-8")
+    env = {
+        **os.environ,
+        "EAGLE_ID_SCOPE": "admin",
+        "EAGLE_ID_URL": "http://192.0.2.1",
+        "EAGLE_ID_CLIENT_ID": "someone-else",
+        "EAGLE_ID_CLIENT_SECRET": "not-the-secret",
+        "EAGLE_ID_PROFILE": "nope",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    tests = [
+        "tests/test_hermetic.py::test_no_eagle_id_variable_and_no_user_credentials_file_reach_a_test",
+        "tests/test_cli.py::test_token_json",
+    ]
+    result = subprocess.run(
+        # Without the schemathesis and hypothesis plugins: they take seconds to import.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:schemathesis",
+            "-p",
+            "no:hypothesispytest",
+            *tests,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
