@@ -57,7 +57,8 @@ def test_a_reader_that_goes_away_is_no_error() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdout.close()  # before the child can write a byte
     stderr = proc.stderr.read()
     proc.stderr.close()
