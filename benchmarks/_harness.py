@@ -339,6 +339,8 @@ _PACKAGES = (
     "h11",
     "starlette",
     "uvicorn",
+    "httptools",
+    "uvloop",
     "httpx-auth",
     "authlib",
     "pyinstrument",

@@ -78,13 +78,15 @@ class Processes:
         env: Mapping[str, str] | None = None,
         ready_path: str = "/",
         timeout: float = 30.0,
+        program: str = sys.executable,
     ) -> Server:
-        """Start `python args...` listening on HOST:port and wait until it answers HTTP."""
+        """Start `program args...` (Python by default) listening on HOST:port and wait until
+        it answers HTTP."""
         log = self.logdir / f"{name}.log"
         with log.open("wb") as out:
             # Output to a file, never to a pipe nobody reads: a full pipe would stall the server.
             proc = subprocess.Popen(
-                [sys.executable, *args],
+                [program, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

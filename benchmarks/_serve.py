@@ -1,18 +1,19 @@
-"""`python -m benchmarks._serve APP --port N [--workers N] [--without-nodelay]`.
+"""`python -m benchmarks._serve APP --port N [--workers N] [--stack STACK]`.
 
 The comparison servers run on the uvicorn settings the reference server's own CLI uses
-(`screening_eagle_id_server._cli.main`), its TCP_NODELAY h11 protocol included, so a
-throughput ratio compares the apps, not uvicorn configurations. `reference` serves the
-reference server's own app factory (in dev mode, as `python -m screening_eagle_id_server --dev`
-does) so that `--without-nodelay` can be tried on it.
+(`screening_eagle_id_server._cli.main`): httptools with the server's connection limits and
+TCP_NODELAY (`LimitedHttpToolsProtocol`), uvloop, so a throughput ratio compares the apps, not
+uvicorn configurations. `reference` serves the reference server's own app factory (in dev mode,
+as `python -m screening_eagle_id_server --dev` does) so that other stacks can be tried on it.
 
 `reference-no-access-log` is the same with its access-log line switched off.
 
-`--without-nodelay` serves with uvicorn's own h11 protocol instead, as the reference server did
-before it set TCP_NODELAY itself: uvicorn's `--workers N` (N > 1) binds the listening socket
-with `proto` 0, so asyncio never sets TCP_NODELAY on the connections it accepts, and each
-keep-alive response waits ~40 ms for the client's delayed ACK (uvicorn issue #3149). With one
-worker asyncio sets it, and the flag changes nothing.
+`--stack` serves on another stack instead:
+- `uvicorn-httptools`: uvicorn's own httptools protocol, without our limits and without
+  TCP_NODELAY: uvicorn's `--workers N` (N > 1) binds the listening socket with `proto` 0, so
+  the event loop never sets TCP_NODELAY on the connections it accepts, and each keep-alive
+  response waits ~40 ms for the client's delayed ACK (uvicorn issue #3149);
+- `h11-asyncio`: uvicorn's pure-Python h11 on the asyncio loop, the server's previous stack.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from functools import partial
 from typing import Any
 
 import uvicorn
-from screening_eagle_id_server._nodelay import NoDelayH11Protocol
+from screening_eagle_id_server._limits import ConnectionLimits, connection_cap
+from screening_eagle_id_server._protocol import LimitedHttpToolsProtocol
 
 __all__ = [
     "ACCESS_LOGGER",
+    "STACKS",
     "UVICORN_SETTINGS",
     "main",
     "reference_without_access_log",
@@ -34,12 +38,20 @@ __all__ = [
 
 # Mirrors screening_eagle_id_server._cli.main's uvicorn.run(...) keyword arguments.
 UVICORN_SETTINGS: dict[str, Any] = {
-    "http": NoDelayH11Protocol,
+    "http": partial(LimitedHttpToolsProtocol, limits=ConnectionLimits()),
+    "loop": "auto",
+    "backlog": connection_cap(ConnectionLimits())[1],
     "access_log": False,
     "lifespan": "off",
     "ws": "none",
     "server_header": False,
     "log_level": "info",
+}
+
+# Other stacks to compare with (see the module's docstring).
+STACKS: dict[str, dict[str, Any]] = {
+    "uvicorn-httptools": {"http": "httptools", "loop": "auto"},
+    "h11-asyncio": {"http": "h11", "loop": "asyncio"},
 }
 
 _APPS = {
@@ -66,16 +78,9 @@ def reference_without_access_log() -> Any:
 def _prepare_reference(port: int, workers: int) -> None:
     # The reference CLI's own preparation: dev key and demo client, written to the environment
     # its workers read.
-    from screening_eagle_id_server import _cli, _settings
+    from screening_eagle_id_server import _cli
 
-    args = argparse.Namespace(
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        dev=True,
-        clients=None,
-        lifetime=_settings.DEFAULT_TOKEN_LIFETIME,
-    )
+    args = _cli._parser().parse_args(["--dev", "--port", str(port), "--workers", str(workers)])
     _cli.prepare_environment(args, os.environ)
 
 
@@ -85,18 +90,12 @@ def main() -> None:
     parser.add_argument("app", choices=sorted(_APPS))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument(
-        "--without-nodelay",
-        action="store_true",
-        help="uvicorn's own h11 protocol: no TCP_NODELAY with several workers (uvicorn #3149)",
-    )
+    parser.add_argument("--stack", choices=["shipped", *STACKS], default="shipped")
     args = parser.parse_args()
     target, factory = _APPS[args.app]
     if args.app.startswith("reference"):
         _prepare_reference(args.port, args.workers)
-    settings = dict(UVICORN_SETTINGS)
-    if args.without_nodelay:
-        settings["http"] = "h11"
+    settings = {**UVICORN_SETTINGS, **STACKS.get(args.stack, {})}
     uvicorn.run(
         target,
         factory=factory,

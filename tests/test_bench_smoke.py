@@ -190,10 +190,24 @@ def test_throughput_share_is_judged_only_when_it_measures_the_apps(
     ref = [load(1900.0), load(960.0), load(1800.0)]
     share = server.paired_share(ref, bare)
     assert share == pytest.approx(1900 / 3000)
-    met = server._throughput_check("t", share, 0)
-    assert (met.measured, met.verdict) == ("63.3%", "MET")
-    missed = server._throughput_check("t", 0.597, 0)
-    assert (missed.measured, missed.verdict) == ("59.7%", "MISSED")
-    assert server._throughput_check("t", 0.97, 3).verdict == "MISSED"  # errors never count
-    unjudged = server._throughput_check("t", 0.986, 0, None, "Nagle")
-    assert (unjudged.measured, unjudged.verdict) == ("98.6% (Nagle)", "n/a")
+
+    def check(value: float, bad: int = 0, judged: bool = True) -> object:
+        return server._check("t", "≥ 85% of bare", value, 0.85, bad, judged, f"{value:.1%}")
+
+    met = check(0.863)
+    assert (met.measured, met.verdict) == ("86.3%", "MET")
+    missed = check(0.849)
+    assert (missed.measured, missed.verdict) == ("84.9%", "MISSED")
+    assert check(0.97, bad=3).verdict == "MISSED"  # errors never count
+    unjudged = check(0.986, judged=False)
+    assert (unjudged.measured, unjudged.verdict) == ("98.6% (loader-bound: not judged)", "n/a")
+
+
+def test_oidc_provider_is_skipped_with_a_reason_without_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oidc = _load(monkeypatch, "benchmarks._oidc")
+    monkeypatch.setattr(oidc.shutil, "which", lambda name: None)
+    folder, note = oidc.ensure_oidc_provider()
+    assert folder is None
+    assert note.startswith("skipped: `node` and `npm` are needed")

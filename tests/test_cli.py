@@ -49,6 +49,23 @@ def test_decode_prints_header_and_claims_marked_unverified() -> None:
     assert json.loads(claims) == {"aud": "x", "sub": "1302"}
 
 
+def test_a_reader_that_goes_away_is_no_error() -> None:
+    """`eagle-id decode … | head -1`: the pipe closes before we write; exit quietly (141)."""
+    script = "import sys; from screening_eagle_id._cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "decode", JWT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # before the child can write a byte
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert stderr == b""
+
+
 def test_decode_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(JWT + "\n"))
     status, output = run("decode", "-")

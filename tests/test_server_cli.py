@@ -30,7 +30,7 @@ from screening_eagle_id_server._cli import (
     prepare_environment,
     settings_from_env,
 )
-from screening_eagle_id_server._nodelay import NoDelayH11Protocol
+from screening_eagle_id_server._protocol import LimitedHttpToolsProtocol
 
 KEY = "k" * 40
 FORM = {"grant_type": "client_credentials", "scope": "inspect"}
@@ -303,12 +303,12 @@ async def _server_side_nodelay(protocol_class: type[asyncio.Protocol]) -> int:
 
 
 def test_the_protocol_sets_tcp_nodelay_where_asyncio_does_not() -> None:
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     # uvicorn's own protocol on a protocol-0 listener: Nagle stays on (the bug) ...
-    assert asyncio.run(_server_side_nodelay(H11Protocol)) == 0
+    assert asyncio.run(_server_side_nodelay(HttpToolsProtocol)) == 0
     # ... and ours turns it off.
-    assert asyncio.run(_server_side_nodelay(NoDelayH11Protocol)) != 0
+    assert asyncio.run(_server_side_nodelay(LimitedHttpToolsProtocol)) != 0
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -321,7 +321,7 @@ def test_the_cli_serves_with_the_nodelay_protocol(
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     assert main(["--dev", "--workers", workers]) == 0
     (kwargs,) = calls
-    assert kwargs["http"] is NoDelayH11Protocol
+    assert kwargs["http"].func is LimitedHttpToolsProtocol
     assert kwargs["workers"] == int(workers)
 
 

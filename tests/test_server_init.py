@@ -13,6 +13,7 @@ def test_exported_names() -> None:
         "DEMO_CLIENT_ID",
         "DEMO_CLIENT_SECRET",
         "TOKEN_PATH",
+        "ConnectionLimits",
         "EagleIdServer",
         "RegisteredClient",
         "Registry",

@@ -149,3 +149,44 @@ email = "other@example.com"
     body = json.loads(issuer.issue(other, ["openid", "email"]))
     assert decode(body["id_token"])["email"] == "other@example.com"
     assert decode(body["access_token"])["sub"] == "9"
+
+
+def test_an_id_token_is_the_same_within_a_second_and_the_access_token_never_is() -> None:
+    clock = [NOW + 0.1]
+    settings = Settings(signing_key=KEY, registry=Registry.demo(), clock=lambda: clock[0])
+    issuer = TokenIssuer(settings)
+    first = issue(issuer, "openid email inspect")
+    clock[0] = NOW + 0.9
+    second = issue(issuer, "openid email inspect")
+    other_scopes = issue(issuer, "openid profile inspect")
+    clock[0] = NOW + 1.0
+    next_second = issue(issuer, "openid email inspect")
+    # An ID token has no jti: the same claims within the same second are the same token ...
+    assert first["id_token"] == second["id_token"]
+    assert decode(first["id_token"])["iat"] == NOW
+    # ... but not for other released claims, nor in the next second.
+    assert other_scopes["id_token"] != first["id_token"]
+    assert decode(next_second["id_token"])["iat"] == NOW + 1
+    # Every access token is new (its jti).
+    access = [t["access_token"] for t in (first, second, other_scopes, next_second)]
+    assert len(set(access)) == 4
+
+
+def test_token_ids_are_unique_across_threads() -> None:
+    import threading
+
+    from screening_eagle_id_server._tokens import _uuid4
+
+    ids: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(out: list[str]) -> None:
+        out.extend(_uuid4() for _ in range(3000))
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for out in ids for i in out]
+    assert len(set(every)) == len(every) == 12_000
+    assert all(uuid.UUID(i).version == 4 for i in every[:100])

@@ -366,6 +366,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except ValueError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`eagle-id … | head -1`): quiet, like any Unix filter. Point
+        # stdout at /dev/null so the interpreter's flush at exit does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a filter killed by it
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"eagle-id: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)

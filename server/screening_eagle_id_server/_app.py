@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._endpoints import TOKEN_PATH, token
+from ._endpoints import TOKEN_PATH, TokenEndpoint, token
 from ._middleware import EdgeMiddleware
 from ._responses import error_response
 from ._settings import Settings
@@ -39,9 +39,11 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """A reference server for the token endpoint, configured by `settings`."""
+    issuer = TokenIssuer(settings)
+    endpoint = TokenEndpoint(settings.registry, issuer, settings.max_body_bytes)
     app = Starlette(
         routes=[Route(TOKEN_PATH, token, methods=["POST"])],
-        middleware=[Middleware(EdgeMiddleware)],
+        middleware=[Middleware(EdgeMiddleware, token_endpoint=endpoint)],
         exception_handlers={HTTPException: _http_exception},
     )
     # A trailing slash is another path (404), not a redirect to the token endpoint.
@@ -49,5 +51,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.registry = settings.registry
     app.state.max_body_bytes = settings.max_body_bytes
-    app.state.issuer = TokenIssuer(settings)
+    app.state.issuer = issuer
+    app.state.token_endpoint = endpoint
     return app

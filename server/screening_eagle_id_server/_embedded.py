@@ -13,9 +13,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from ._limits import ConnectionLimits, connection_cap
+from ._protocol import LimitedHttpToolsProtocol
 
 __all__ = ["serve_in_thread"]
 
@@ -23,8 +27,17 @@ _START_TIMEOUT = 10.0
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve `app` on a free port of `host` until the block exits; yields its base URL."""
+def serve_in_thread(
+    app: ASGIApp, *, host: str = "127.0.0.1", limits: ConnectionLimits | None = None
+) -> Iterator[str]:
+    """Serve `app` on a free port of `host` until the block exits; yields its base URL.
+
+    The connection limits are `limits`, else those of the app's settings (an app made by
+    `create_app`), else the defaults.
+    """
+    if limits is None:
+        settings = getattr(getattr(app, "state", None), "settings", None)
+        limits = getattr(settings, "limits", None) or ConnectionLimits()
     # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP,
     # and without it every keep-alive response waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -37,7 +50,9 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
         access_log=False,
         lifespan="off",
         ws="none",
-        http="h11",
+        http=partial(LimitedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
+        loop="asyncio",
+        backlog=connection_cap(limits)[1],
         server_header=False,
     )
     server = uvicorn.Server(config)

@@ -1,4 +1,5 @@
-"""The outermost layer of the app: no-store headers, JSON 500s and the access log."""
+"""The outermost layer of the app: no-store headers, JSON 500s, the access log, and the
+token endpoint's hot path."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._accesslog import ACCESS_LOGGER, ANSWERED, log_access, quote
+from ._endpoints import TOKEN_PATH, Answer, TokenEndpoint, error_answer
 from ._responses import NO_STORE_HEADERS, error_response
 
 __all__ = ["ACCESS_LOGGER", "ERROR_LOGGER", "EdgeMiddleware"]
 
-ACCESS_LOGGER = "screening_eagle_id_server.access"
 ERROR_LOGGER = "screening_eagle_id_server.error"
-_access_log = logging.getLogger(ACCESS_LOGGER)
 _error_log = logging.getLogger(ERROR_LOGGER)
 _REPLACED = frozenset(name for name, _ in NO_STORE_HEADERS)
 
@@ -24,19 +25,31 @@ class EdgeMiddleware:
     - adds `Cache-Control: no-store` and `Pragma: no-cache` to every response;
     - turns any unexpected exception into a JSON 500 without internals, logged here;
     - writes one access-log line per request: method, path, status, client_id (once the
-      endpoint has authenticated it), latency. Never a header, a body, a query or a token.
+      endpoint has authenticated it), latency. Never a header, a body, a query or a token;
+    - serves POSTs to the token endpoint itself, straight to `TokenEndpoint` without
+      Starlette's router, request and response objects: the hot path (everything else,
+      404 and 405 included, goes through Starlette).
     """
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "token_endpoint")
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, token_endpoint: TokenEndpoint | None = None) -> None:
         self.app = app
+        self.token_endpoint = token_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started_at = time.perf_counter()
+        if (
+            scope["path"] == TOKEN_PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and self.token_endpoint is not None
+        ):
+            await _serve_token(self.token_endpoint, scope, receive, send, started_at)
+            return
         status = 0
         logged = False
 
@@ -58,7 +71,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             _error_log.exception(
-                "unhandled exception in %s %s", scope["method"], _quote(scope["path"])
+                "unhandled exception in %s %s", scope["method"], quote(scope["path"])
             )
             if status == 0:
                 response = error_response(
@@ -71,38 +84,32 @@ class EdgeMiddleware:
                 _log_access(scope, status, started_at)
 
 
-def _log_access(scope: Scope, status: int, started_at: float) -> None:
-    if not _access_log.isEnabledFor(logging.INFO):
+async def _serve_token(
+    endpoint: TokenEndpoint, scope: Scope, receive: Receive, send: Send, started_at: float
+) -> None:
+    try:
+        answer = await endpoint.answer(scope["headers"], receive)
+    except Exception:
+        _error_log.exception("unhandled exception in POST %s", TOKEN_PATH)
+        answer = error_answer(500, "server_error", "The server failed to handle the request.")
+    await send(
+        {"type": "http.response.start", "status": answer.status, "headers": answer.raw_headers()}
+    )
+    _log_answer(scope, answer, started_at)
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def _log_answer(scope: Scope, answer: Answer, started_at: float) -> None:
+    state = scope.get("state")
+    if state and state.get(ANSWERED):
         return
     latency_ms = (time.perf_counter() - started_at) * 1000
-    client_id = (scope.get("state") or {}).get("client_id")
-    method, path = _quote(scope["method"]), _quote(scope["path"])
-    client = "-" if client_id is None else _quote(client_id)
-    # makeRecord + handle: Logger.info would also walk the stack to find the caller, which
-    # an access line does not need, on every request. The fields are also record attributes,
-    # for structured (JSON) formatters.
-    _access_log.handle(
-        _access_log.makeRecord(
-            ACCESS_LOGGER,
-            logging.INFO,
-            __file__,
-            0,
-            "method=%s path=%s status=%d client_id=%s latency_ms=%.2f",
-            (method, path, status, client, latency_ms),
-            None,
-            extra={
-                "method": method,
-                "path": path,
-                "status": status,
-                "client_id": client,
-                "latency_ms": latency_ms,
-            },
-        )
-    )
+    log_access(scope["method"], scope["path"], answer.status, answer.client_id, latency_ms)
 
 
-def _quote(value: str) -> str:
-    # Paths and client ids are attacker-influenced: keep one request on one log line.
-    if value and value.isprintable() and " " not in value and '"' not in value:
-        return value
-    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+def _log_access(scope: Scope, status: int, started_at: float) -> None:
+    state = scope.get("state") or {}
+    if state.get(ANSWERED):
+        return
+    latency_ms = (time.perf_counter() - started_at) * 1000
+    log_access(scope["method"], scope["path"], status, state.get("client_id"), latency_ms)

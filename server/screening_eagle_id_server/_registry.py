@@ -18,6 +18,7 @@ __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "GRANT_TYPES",
+    "MAX_REGISTRY_BYTES",
     "SCOPE_TOKEN",
     "RegisteredClient",
     "Registry",
@@ -39,6 +40,11 @@ _RESERVED_CLAIMS = frozenset({"iss", "aud", "exp", "iat", "nbf", "jti", "scp"})
 _FIELDS = frozenset({"client_id", "secret_sha256", "scopes", "grant_types", "claims"})
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DEMO_REGISTRY = "demo_clients.toml"
+# Far above any real registry; a device or a huge file is refused before it is read whole.
+MAX_REGISTRY_BYTES = 10 * 1024 * 1024
+# Claims nest a few levels at most (an address); JSON parsers elsewhere read 64-bit integers.
+_MAX_CLAIM_DEPTH = 32
+_MAX_CLAIM_INT = 2**63 - 1
 
 
 class RegistryError(ValueError):
@@ -112,7 +118,10 @@ class Registry:
         """Parse and validate a registry document; raise RegistryError naming the bad entry."""
         try:
             document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except RecursionError as exc:
+            raise RegistryError(f"{source}: not valid TOML: nested too deeply") from exc
+        except ValueError as exc:
+            # TOMLDecodeError, and the int() of a number too long to convert.
             raise RegistryError(f"{source}: not valid TOML: {exc}") from exc
         return cls.from_mapping(document, source=source)
 
@@ -121,9 +130,16 @@ class Registry:
         """Load a registry TOML file (see the README for its shape)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with path.open("rb") as file:
+                data = file.read(MAX_REGISTRY_BYTES + 1)
+        except OSError as exc:
             raise RegistryError(f"{path}: cannot read the registry: {exc}") from exc
+        if len(data) > MAX_REGISTRY_BYTES:
+            raise RegistryError(f"{path}: larger than {MAX_REGISTRY_BYTES} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RegistryError(f"{path}: not UTF-8 (byte {exc.start})") from exc
         return cls.from_toml(text, source=str(path))
 
     @classmethod
@@ -204,14 +220,18 @@ def _string_list(value: object, name: str, where: str) -> list[str]:
     return list(value)
 
 
-def _check_json(value: object, where: str) -> None:
+def _check_json(value: object, where: str, depth: int = 0) -> None:
     # TOML has dates and times, JSON (and so a JWT) does not.
+    if depth > _MAX_CLAIM_DEPTH:
+        raise RegistryError(f"{where}: nested more than {_MAX_CLAIM_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_json(item, f"{where}.{key}")
+            _check_json(item, f"{where}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_json(item, f"{where}[{i}]")
+            _check_json(item, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_CLAIM_INT:
+        raise RegistryError(f"{where}: integer out of the 64-bit range")
     elif not isinstance(value, str | int | float | bool):
         raise RegistryError(f"{where}: {type(value).__name__} values cannot go into a JWT")
     elif isinstance(value, float) and not math.isfinite(value):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 
 from starlette.responses import JSONResponse
 
-__all__ = ["NO_STORE_HEADERS", "WWW_AUTHENTICATE", "error_response"]
+__all__ = ["NO_STORE_HEADERS", "WWW_AUTHENTICATE", "error_response", "raw_error_response"]
 
 # RFC 6749 §5.1: token responses must not be cached. Added to every response by the edge
 # middleware, so that no path (404, 405, 500, Starlette's own) can miss them.
@@ -29,3 +31,25 @@ def error_response(
         status_code=status_code,
         headers=headers,
     )
+
+
+def raw_error_response(
+    status_code: int,
+    error: str,
+    description: str,
+    extra_headers: Iterable[tuple[bytes, bytes]] = (),
+) -> bytes:
+    """The same error as a whole HTTP/1.1 response that closes the connection: for what the
+    connection layer answers itself (408, 431, 503, malformed HTTP), where no app runs."""
+    body = json.dumps(
+        {"error": error, "errorDescription": description}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+    lines = [
+        f"HTTP/1.1 {status_code} {HTTPStatus(status_code).phrase}".encode("ascii"),
+        *(name + b": " + value for name, value in extra_headers),
+        b"content-type: application/json",
+        b"content-length: " + str(len(body)).encode("ascii"),
+        *(name + b": " + value for name, value in NO_STORE_HEADERS),
+        b"connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
