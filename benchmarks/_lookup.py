@@ -352,7 +352,7 @@ async def _async_overhead_subjects(
         CLIENT_SECRET,
         SCOPE,
         token=token,
-        transport=httpx.MockTransport(_aok),
+        transport=_rivals.authlib_ok_transport(asynchronous=True),
     )
     closers.append(al)
     subjects.append((AUTHLIB, partial(al.get, _API)))
@@ -420,7 +420,7 @@ def bench_overhead(endpoint: Endpoint, rounds: int) -> Section:
             CLIENT_SECRET,
             SCOPE,
             token=token,
-            transport=httpx.MockTransport(_ok),
+            transport=_rivals.authlib_ok_transport(),
         )
         closers.append(al)
         subjects.append((AUTHLIB, partial(al.get, _API)))
@@ -443,7 +443,9 @@ def bench_overhead(endpoint: Endpoint, rounds: int) -> Section:
     notes.append(
         "`client.get(url)` on a warm token: per request = best round; vs static header = the "
         "median over rounds of the two times measured in the same round. Authlib: "
-        "`OAuth2Client(token=..., transport=MockTransport)` — its client is the API client. "
+        "`OAuth2Client(token=..., transport=MockTransport)` — its client is the API client, "
+        f"on {_rivals.authlib_http().__name__} (Authlib's integration prefers httpx2 when it is "
+        "installed). "
         f"`{MINIMAL}`: an auth whose flow only sets a fixed header — the least any auth costs "
         "(often less than a static default header, which httpx merges into every request)."
     )

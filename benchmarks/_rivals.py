@@ -13,6 +13,8 @@ import httpx
 
 __all__ = [
     "authlib_async_client",
+    "authlib_http",
+    "authlib_ok_transport",
     "authlib_sync_client",
     "expired_authlib_token",
     "httpx_auth_auth",
@@ -56,6 +58,27 @@ def expired_authlib_token() -> dict[str, Any]:
     """What a cold Authlib client holds: Authlib refuses to send without a token, so a cold
     client-credentials client is given an expired one and `ensure_active_token` fetches."""
     return {"access_token": "cold", "token_type": "Bearer", "expires_at": 1}
+
+
+def authlib_http() -> Any:
+    """The HTTP library Authlib's httpx integration runs on: httpx2 when it is installed (our
+    dev group installs it), httpx otherwise. Its mock transports must come from the same one."""
+    from authlib.integrations.httpx_client._compat import httpx2
+
+    return httpx2
+
+
+def authlib_ok_transport(*, asynchronous: bool = False) -> Any:
+    """A MockTransport answering 200 `{"ok":true}`, of the library Authlib runs on."""
+    http = authlib_http()
+
+    def ok(request: Any) -> Any:
+        return http.Response(200, content=b'{"ok":true}')
+
+    async def aok(request: Any) -> Any:
+        return ok(request)
+
+    return http.MockTransport(aok if asynchronous else ok)
 
 
 def authlib_sync_client(
