@@ -49,13 +49,18 @@ def test_decode_prints_header_and_claims_marked_unverified() -> None:
     assert json.loads(claims) == {"aud": "x", "sub": "1302"}
 
 
-def test_a_reader_that_goes_away_is_no_error() -> None:
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "PYTHONUNBUFFERED"])
+def test_a_reader_that_goes_away_is_no_error(buffered: bool) -> None:
     """`eagle-id decode … | head -1`: the pipe closes before we write; exit quietly (141)."""
     script = "import sys; from screening_eagle_id._cli import main; sys.exit(main())"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-c", script, "decode", JWT],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None

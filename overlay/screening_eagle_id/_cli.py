@@ -356,7 +356,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         )
     run: Callable[[SimpleNamespace, TextIO], int] = args.run
     try:
-        return run(args, out)
+        status = run(args, out)
+        out.flush()  # a pipe's buffer: a reader gone away must fail here, inside this try
+        return status
     except ConfigurationError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
