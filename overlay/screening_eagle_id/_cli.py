@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 from . import _config
 from ._config import CLI_NAMES
-from ._entry import Entry
+from ._entry import Entry, to_mapping
 from ._exceptions import ConfigurationError, TokenError
 from ._version import __version__
 
@@ -297,15 +297,9 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
     """What `eagle-id token` prints, the same for a cached and a fetched token."""
     if not as_json:
         return entry.access_token + "\n"
-    shown = {
-        "access_token": entry.access_token,
-        "token_type": entry.token_type,
-        "scope": " ".join(sorted(entry.scope)),
-        "issued_at": entry.issued_at,
-        "expires_at": entry.expires_at,
-        "id_token": entry.id_token,
-        "refresh_token": entry.refresh_token,
-    }
+    # The entry's public fields: not its format version, cache binding or client id.
+    private = ("v", "binding", "client_id")
+    shown = {name: value for name, value in to_mapping(entry).items() if name not in private}
     return json.dumps(shown, indent=2) + "\n"
 
 
