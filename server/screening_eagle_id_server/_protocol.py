@@ -118,6 +118,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._heads = 0  # heads completed on this connection
         self._body_pending = False
         self._started = 0.0
+        self._replaying = False  # the head asked for an upgrade: parse it again without
 
     # --- connection -------------------------------------------------------------------------
 
@@ -210,10 +211,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self.send_400_response("Invalid HTTP request received.")
             return False
-        except httptools.HttpParserUpgrade:
-            # No protocol to upgrade to (ws="none"): the request was answered as plain HTTP.
-            return False
+        except httptools.HttpParserUpgrade as exc:
+            if not self._replaying:
+                return False
+            return self._replay_without_upgrade(data[exc.args[0] :])
         return True
+
+    def _replay_without_upgrade(self, rest: bytes) -> bool:
+        """Parse the head again without its Upgrade field, then the rest as its body.
+
+        There is no protocol to switch to (ws="none"), so the Upgrade is ignored, as RFC 9110
+        §7.8 allows; but llhttp stops at the end of a head that asks for one and never parses
+        its body (`curl --http2 http://…` sends `Upgrade: h2c` with its POST). A fresh parser
+        fed the same head minus that field parses the request as plain HTTP/1.1.
+        """
+        self._replaying = False
+        parser = self.parser
+        lines = [
+            parser.get_method() + b" " + self.url + b" HTTP/" + parser.get_http_version().encode(),
+            *(name + b": " + value for name, value in self.headers if name != b"upgrade"),
+        ]
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        return self._feed(b"\r\n".join(lines) + b"\r\n\r\n" + rest)
 
     # --- parser callbacks -------------------------------------------------------------------
 
@@ -235,6 +255,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                     "invalid_request",
                     f"The request head must not exceed {limits.max_head_bytes} bytes.",
                 )
+        if self.parser.should_upgrade():
+            if self.parser.get_method() == b"CONNECT":
+                raise _Refused(400, "invalid_request", "This server does not tunnel (CONNECT).")
+            self._replaying = True  # see _replay_without_upgrade
+            return
         self._in_head = False
         self._heads += 1
         self._body_pending = True
@@ -244,6 +269,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         """The body is in: what arrives next is the next request's head."""
+        if self._replaying:
+            return
         self._body_pending = False
         self._disarm()
         self._in_head = True

@@ -1,0 +1,81 @@
+"""Hostile and unusual HTTP/1.1 on a real loopback socket, past what test_server_limits covers:
+requests that ask for a protocol upgrade, pipelined requests followed by garbage, and the
+Host field rules of RFC 9112 §3.2. Never a 5xx, never a traceback, answers in request order."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+
+import pytest
+from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH
+from test_server_limits import BODY, FAST, connect, read_answer, server
+
+BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
+
+
+def request(*extra: str, host: str | None = "127.0.0.1", version: str = "HTTP/1.1") -> bytes:
+    lines = [
+        f"POST {TOKEN_PATH} {version}",
+        *([f"Host: {host}"] if host is not None else []),
+        f"Authorization: {BASIC}",
+        "Content-Type: application/x-www-form-urlencoded",
+        f"Content-Length: {len(BODY)}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + BODY
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[tuple[str, int]]:
+    with server(FAST) as where:
+        yield where
+
+
+@pytest.fixture
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.INFO)
+    yield
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+# --- Upgrade: ignored (RFC 9110 §7.8), the request is served as plain HTTP/1.1 -----------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(
+            (
+                "Connection: Upgrade, HTTP2-Settings",
+                "Upgrade: h2c",
+                "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA",
+            ),
+            id="h2c as curl --http2 sends it",
+        ),
+        pytest.param(
+            ("Connection: upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13"),
+            id="websocket",
+        ),
+    ],
+)
+def test_a_request_asking_for_an_upgrade_is_served_with_its_body(
+    address: tuple[str, int], no_tracebacks: None, extra: tuple[str, ...]
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(request(*extra))
+        answer = read_answer(sock)
+        assert answer.status == 200, answer
+        assert "access_token" in answer.json()
+        # Still HTTP/1.1 on the same connection: the next request is served too.
+        sock.sendall(request(*extra))
+        assert read_answer(sock).status == 200
+
+
+def test_connect_is_refused_not_looped(address: tuple[str, int], no_tracebacks: None) -> None:
+    with connect(address) as sock:
+        sock.sendall(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
+        answer = read_answer(sock)
+        assert 400 <= answer.status < 500, answer
