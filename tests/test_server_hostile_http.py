@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +80,36 @@ def test_connect_is_refused_not_looped(address: tuple[str, int], no_tracebacks: 
         sock.sendall(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
         answer = read_answer(sock)
         assert 400 <= answer.status < 500, answer
+
+
+# --- pipelining: an error after good requests comes after their answers -------------------
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        pytest.param(b"GARBAGE\r\n\r\n", id="malformed"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", id="too big"
+        ),
+        pytest.param(
+            request("Transfer-Encoding: chunked").replace(b"Content-Length", b"X-Length")[
+                : -len(BODY)
+            ]
+            + b"zz\r\n",
+            id="bad chunk size",
+        ),
+    ],
+)
+def test_a_bad_request_pipelined_behind_good_ones_is_answered_after_them(
+    address: tuple[str, int], no_tracebacks: None, garbage: bytes
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(request() * 2 + garbage)
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes after the error
+            data += chunk
+    statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert statuses[:2] == [200, 200], data
+    assert statuses[2:] in ([400], [431]), data
+    assert b'"error":"invalid_request"' in data.rpartition(b"\r\n\r\n")[2]

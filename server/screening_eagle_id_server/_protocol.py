@@ -26,7 +26,7 @@ from typing import Any
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from ._accesslog import ANSWERED, log_access
@@ -119,6 +119,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_pending = False
         self._started = 0.0
         self._replaying = False  # the head asked for an upgrade: parse it again without
+        # An answer of the connection layer waiting for the responses due before it.
+        self._refusal: tuple[int, str, str] | None = None
+        self._running: RequestResponseCycle | None = None
 
     # --- connection -------------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting the head's bytes as they arrive."""
-        if self._draining:
+        if self._draining or self._refusal is not None:
             return  # read and dropped: the answer is on its way, then the connection closes
         self._unset_keepalive_if_required()
         self._uncounted = False
@@ -279,8 +282,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """Idle again (unless a pipelined request starts): sheddable, newest last."""
+        """Idle again (unless a pipelined request starts): sheddable, newest last; or, with
+        every earlier response sent, the refusal that waited for them."""
         super().on_response_complete()
+        refusal = self._refusal
+        if refusal is not None:
+            if not self._answers_due() and not self.transport.is_closing():
+                self._unset_keepalive_if_required()
+                self._refusal = None
+                self._write_and_linger(*refusal)
+            return
         if self._counted and self.timeout_keep_alive_task is not None:
             self._guard.waiting.pop(self, None)
             self._guard.waiting[self] = None
@@ -292,14 +303,53 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(400, "invalid_request", "The request is not valid HTTP/1.1.")
 
     def _answer_and_close(self, status: int, error: str, description: str) -> None:
-        self._release()
+        """Answer this error and close; after the responses still due to earlier (pipelined)
+        requests, so that answers keep the order of the requests."""
         self._disarm()
-        if self.transport.is_closing() or self._draining:
+        if self.transport.is_closing() or self._draining or self._refusal is not None:
+            self._release()
             return
+        if not self._in_head and not self._drop_current_request():
+            return
+        self._log(status)
+        if self._answers_due():
+            self._guard.waiting.pop(self, None)
+            self._refusal = (status, error, description)  # see on_response_complete
+            return
+        self._write_and_linger(status, error, description)
+
+    def _write_and_linger(self, status: int, error: str, description: str) -> None:
+        self._release()
         headers = self.server_state.default_headers
         self.transport.write(raw_error_response(status, error, description, headers))
-        self._log(status)
         self._linger()
+
+    def _answers_due(self) -> bool:
+        """Whether a response to an earlier request is still to be written."""
+        cycle = self._running
+        running = cycle is not None and not cycle.response_complete and not cycle.disconnected
+        return running or bool(self.pipeline)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running = cycle  # the one in flight (self.cycle is the newest, maybe queued)
+        super()._start_asgi_task(cycle, app)
+
+    def _drop_current_request(self) -> bool:
+        """The request whose body is arriving is answered by the connection layer: its app
+        hears a disconnect (its answer, if any, goes nowhere and is not logged). False when
+        its response has begun: then the connection is closed, as nothing else can follow."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return True
+        if cycle.response_started:
+            self._release()
+            self.transport.close()
+            return False
+        cycle.scope.setdefault("state", {})[ANSWERED] = True
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self.pipeline = type(self.pipeline)(item for item in self.pipeline if item[0] is not cycle)
+        return True
 
     def _linger(self) -> None:
         """Send FIN after the answer, drop what still arrives, close on EOF or soon after."""
@@ -338,11 +388,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._release()
             self.transport.close()
             return
-        # The app is still waiting for the body: it hears a disconnect, and its answer, if
-        # any, goes nowhere (and is not logged: this one is).
-        cycle.scope.setdefault("state", {})[ANSWERED] = True
-        cycle.disconnected = True
-        cycle.message_event.set()
+        # The app is still waiting for the body: see _drop_current_request.
         self._answer_and_close(
             408,
             "invalid_request",
