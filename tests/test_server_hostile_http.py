@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH
-from test_server_limits import BODY, FAST, connect, read_answer, server
+from test_server_limits import BODY, FAST, assert_error, connect, read_answer, server
 
 BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
 
@@ -113,3 +113,34 @@ def test_a_bad_request_pipelined_behind_good_ones_is_answered_after_them(
     assert statuses[:2] == [200, 200], data
     assert statuses[2:] in ([400], [431]), data
     assert b'"error":"invalid_request"' in data.rpartition(b"\r\n\r\n")[2]
+
+
+# --- Host (RFC 9112 §3.2: MUST 400) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(request(host=None), id="HTTP/1.1 without Host"),
+        pytest.param(request("Host: evil.example"), id="two Host fields"),
+        pytest.param(request("Host: evil.example", version="HTTP/1.0"), id="two, HTTP/1.0"),
+    ],
+)
+def test_a_missing_or_repeated_host_gets_400(
+    address: tuple[str, int], no_tracebacks: None, data: bytes
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(data)
+        assert_error(read_answer(sock), 400, "invalid_request")
+
+
+def test_http_1_0_without_host_is_served(address: tuple[str, int]) -> None:
+    with connect(address) as sock:
+        sock.sendall(request(host=None, version="HTTP/1.0"))
+        assert read_answer(sock).status == 200
+
+
+def test_an_http_version_other_than_1_x_gets_400(address: tuple[str, int]) -> None:
+    with connect(address) as sock:
+        sock.sendall(request(version="HTTP/2.0"))
+        assert_error(read_answer(sock), 400, "invalid_request")

@@ -258,6 +258,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                     "invalid_request",
                     f"The request head must not exceed {limits.max_head_bytes} bytes.",
                 )
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Refused(400, "invalid_request", "Only HTTP/1.1 and HTTP/1.0 are served.")
+        # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with several.
+        hosts = sum(1 for name, _ in self.headers if name == b"host")
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise _Refused(400, "invalid_request", "A request must have one Host header field.")
         if self.parser.should_upgrade():
             if self.parser.get_method() == b"CONNECT":
                 raise _Refused(400, "invalid_request", "This server does not tunnel (CONNECT).")
