@@ -7,6 +7,7 @@ import ipaddress
 import json
 import shlex
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +34,9 @@ __all__ = [
 TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
 REDACTED = "[REDACTED]"
 FORM = "application/x-www-form-urlencoded"
+# A token response or an error is a few KB: past this a reply is not one (and a huge or
+# endless body, or a gzip bomb, must not exhaust the suite's memory).
+MAX_REPLY_BYTES = 1024 * 1024
 
 
 def basic_header(client_id: str, secret: str) -> str:
@@ -161,13 +165,14 @@ class Reply:
         return json.loads(self.body)
 
     @classmethod
-    def from_httpx(cls, response: httpx.Response) -> Reply:
-        """Build from an httpx response."""
+    def from_httpx(cls, response: httpx.Response, body: bytes | None = None) -> Reply:
+        """Build from an httpx response (and its body, when it was streamed)."""
         headers: dict[str, str] = {}
         for name, value in response.headers.multi_items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return cls(status=response.status_code, headers=headers, body=response.content)
+        content = response.content if body is None else body
+        return cls(status=response.status_code, headers=headers, body=content)
 
     @classmethod
     def from_lists(cls, status: int, headers: Mapping[str, Sequence[str]], body: bytes) -> Reply:
@@ -319,7 +324,24 @@ class Prober:
         )
         wire = [(name.encode("ascii"), value) for name, value in headers]
         try:
-            response = self._client.request(method, url, headers=wire, content=body)
+            reply = self._exchange(method, url, wire, body)
         except httpx.HTTPError as exc:
             return replace(exchange, transport_error=f"{type(exc).__name__}: {exc}")
-        return replace(exchange, reply=Reply.from_httpx(response))
+        return replace(exchange, reply=reply)
+
+    def _exchange(
+        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes | None
+    ) -> Reply:
+        """The reply, its body read within the timeout as a whole (httpx's read timeout is
+        per read: a body dripped byte by byte never trips it) and up to MAX_REPLY_BYTES."""
+        timeout = self.target.timeout
+        with self._client.stream(method, url, headers=headers, content=body) as response:
+            deadline = time.monotonic() + timeout
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > MAX_REPLY_BYTES:
+                    raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
+        return Reply.from_httpx(response, bytes(content))
