@@ -4,6 +4,7 @@ or "not conformant" (1) in one line, never a traceback, never the secret."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import threading
@@ -99,3 +100,40 @@ def test_a_body_that_never_ends_or_never_stops_is_could_not_run_within_the_timeo
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in out + err
     assert SECRET not in out + err
+
+
+def _json_reply(body: bytes) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+            b"Pragma: no-cache\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+
+    return handler
+
+
+_DEEP = b"[" * 100_000 + b"]" * 100_000
+_DEEP_JWT = b".".join(
+    base64.urlsafe_b64encode(part).rstrip(b"=") for part in (b'{"alg":"HS256"}', _DEEP, b"sig")
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_DEEP, id="deeply nested body"),
+        pytest.param(
+            b'{"access_token":"%s","token_type":"Bearer","expires_in":60}' % _DEEP_JWT,
+            id="deeply nested JWT claims",
+        ),
+    ],
+)
+def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
+    capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    with raw_server(_json_reply(body)) as url:
+        status = main(["--no-schemathesis", "--url", url, "--client-id", "c", "--timeout", "2"])
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "Traceback" not in out + err
+    assert "RecursionError" not in out + err

@@ -161,8 +161,12 @@ class Reply:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body)
+        """The body as JSON; raises ValueError when it is not JSON (or nests too deep to
+        decode: json raises RecursionError, which no caller expects)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
     @classmethod
     def from_httpx(cls, response: httpx.Response, body: bytes | None = None) -> Reply:
