@@ -491,8 +491,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             **vars(parser.parse_args(argv[1:] if argv[:1] == ["token"] else argv))
         )
     run: Callable[[SimpleNamespace, TextIO], int] = args.run
+    if out is None:  # `eagle-id … >&-`: the interpreter has no sys.stdout
+        return _output_failed("it is closed")
     try:
-        return run(args, out)
+        status = run(args, _Output(out))  # type: ignore[arg-type]
+    except _OutputError as exc:
+        return _output_failed(exc.reason)
     except ConfigurationError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
@@ -519,3 +523,55 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             file=sys.stderr,
         )
         return 1
+    # What is still buffered is written here, where a failure can be reported (a full disk,
+    # /dev/full), not by the interpreter at exit as 'Exception ignored … OSError'.
+    try:
+        out.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        return _output_failed(exc.strerror or type(exc).__name__)
+    return status
+
+
+class _OutputError(Exception):
+    """Writing to standard output failed (told apart from the command's own OSErrors)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(exc)
+        self.reason = exc.strerror or type(exc).__name__
+
+
+class _Output:
+    """The command's output stream, whose write failures raise `_OutputError`; a reader
+    that went away stays a BrokenPipeError (quiet, exit 141)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+
+def _output_failed(reason: str) -> int:
+    print(f"eagle-id: cannot write to standard output: {reason}", file=sys.stderr)
+    # Nothing more can be written: the interpreter's own flush at exit stays quiet too.
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return 1
