@@ -144,3 +144,35 @@ def test_an_http_version_other_than_1_x_gets_400(address: tuple[str, int]) -> No
     with connect(address) as sock:
         sock.sendall(request(version="HTTP/2.0"))
         assert_error(read_answer(sock), 400, "invalid_request")
+
+
+# --- Expect: 100-continue answered before the body was asked for ----------------------------
+
+
+def test_an_early_answer_to_expect_100_continue_closes_the_connection(
+    address: tuple[str, int], no_tracebacks: None
+) -> None:
+    """RFC 9110 §10.1.1: the client may then never send the body; kept open, the server would
+    read the client's next request as that body (and answer it 400)."""
+    wrong = "Basic " + base64.b64encode(b"nobody:wrong").decode()
+    data = request("Expect: 100-continue").replace(BASIC.encode(), wrong.encode())
+    with connect(address) as sock:
+        sock.sendall(data[: -len(BODY)])  # the head only: the body waits for a 100
+        answer = read_answer(sock)
+        assert answer.status == 401
+        assert answer.headers.get("connection") == "close"
+        assert answer.closed
+
+
+def test_expect_100_continue_with_the_body_asked_for_keeps_the_connection(
+    address: tuple[str, int],
+) -> None:
+    data = request("Expect: 100-continue")
+    with connect(address) as sock:
+        sock.sendall(data[: -len(BODY)])
+        sock.settimeout(5)
+        assert sock.recv(25) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(BODY)
+        assert read_answer(sock).status == 200
+        sock.sendall(request())
+        assert read_answer(sock).status == 200

@@ -276,6 +276,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._guard.waiting.pop(self, None)
         super().on_headers_complete()
+        if self.expect_100_continue:
+            _close_if_answered_before_the_body(self.cycle)
 
     def on_message_complete(self) -> None:
         """The body is in: what arrives next is the next request's head."""
@@ -419,3 +421,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._guard.refused += 1
         self._guard.note()
         self._answer_and_close(503, "temporarily_unavailable", "Too many connections; retry later.")
+
+
+def _close_if_answered_before_the_body(cycle: RequestResponseCycle) -> None:
+    """RFC 9110 §10.1.1: a request with `Expect: 100-continue` answered before its body was
+    asked for (a 401 before the body is read) may never send that body; kept open, the
+    connection would read the client's next request as that body. Close it after the answer
+    (`connection: close`)."""
+    send = cycle.send
+
+    async def send_then_close(message: Any) -> None:
+        if message["type"] == "http.response.start" and cycle.waiting_for_100_continue:
+            cycle.keep_alive = False
+        await send(message)
+
+    cycle.send = send_then_close  # type: ignore[method-assign]
