@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -176,3 +177,20 @@ def test_expect_100_continue_with_the_body_asked_for_keeps_the_connection(
         assert read_answer(sock).status == 200
         sock.sendall(request())
         assert read_answer(sock).status == 200
+
+
+# --- half-close: every request sent before it is answered -----------------------------------
+
+
+def test_pipelined_requests_then_a_half_close_get_every_answer(
+    address: tuple[str, int], no_tracebacks: None
+) -> None:
+    """`printf '…' | nc -N host port`: the client sends its requests, then shuts down its
+    sending side (EOF) and reads."""
+    with connect(address) as sock:
+        sock.sendall(request() * 3)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200"] * 3, data

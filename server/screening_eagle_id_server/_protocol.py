@@ -122,6 +122,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # An answer of the connection layer waiting for the responses due before it.
         self._refusal: tuple[int, str, str] | None = None
         self._running: RequestResponseCycle | None = None
+        self._half_closed = False  # the client sent EOF: close once its requests are answered
 
     # --- connection -------------------------------------------------------------------------
 
@@ -149,6 +150,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._draining = False
             self._guard.lingering -= 1
         super().connection_lost(exc)
+
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio: bool | None
+        """The client half-closed (`nc -N`, `shutdown(SHUT_WR)`): it has sent all it will.
+        Answer every request it sent, then close; uvicorn closed at once, and the answers to
+        its pipelined requests were lost."""
+        if self._draining or not (self._answers_due() or self._refusal is not None):
+            return False  # nothing due (an incomplete head never completes): close now
+        self._half_closed = True
+        return True  # keep the transport open for writing
 
     def _release(self) -> None:
         if self._counted:
@@ -300,6 +310,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._unset_keepalive_if_required()
                 self._refusal = None
                 self._write_and_linger(*refusal)
+            return
+        if self._half_closed and not self._answers_due() and not self.transport.is_closing():
+            self._unset_keepalive_if_required()
+            self._release()
+            self.transport.close()
             return
         if self._counted and self.timeout_keep_alive_task is not None:
             self._guard.waiting.pop(self, None)
