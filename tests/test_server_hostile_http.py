@@ -194,3 +194,13 @@ def test_pipelined_requests_then_a_half_close_get_every_answer(
         while chunk := sock.recv(65536):
             data += chunk
     assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200"] * 3, data
+
+
+def test_a_half_close_in_the_middle_of_a_body_gets_400_at_once(
+    address: tuple[str, int], no_tracebacks: None
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(request()[:-5])
+        sock.shutdown(socket.SHUT_WR)
+        answer = read_answer(sock, timeout=0.4)  # well before the 0.5 s body timeout
+    assert_error(answer, 400, "invalid_request")

@@ -158,7 +158,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._draining or not (self._answers_due() or self._refusal is not None):
             return False  # nothing due (an incomplete head never completes): close now
         self._half_closed = True
-        return True  # keep the transport open for writing
+        if not self._in_head and self._body_pending:  # a body that can no longer complete
+            self._answer_and_close(
+                400, "invalid_request", "The client closed its side before the whole body."
+            )
+        return not self.transport.is_closing()  # open for writing the answers
 
     def _release(self) -> None:
         if self._counted:
