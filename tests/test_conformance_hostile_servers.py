@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import threading
 import time
@@ -36,6 +37,14 @@ def raw_server(handler: Handler) -> Iterator[str]:
                     if not chunk:
                         return
                     data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                # The whole body read: closing with unread bytes would reset the connection.
+                while length and len(body) < int(length[1]):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
                 handler(conn)
             except OSError:
                 pass
@@ -137,3 +146,23 @@ def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
     assert status == 1, (out, err)
     assert "Traceback" not in out + err
     assert "RecursionError" not in out + err
+
+
+def _drip_head(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(100):  # a header line every 0.1 s: never a read timeout, never an end
+        conn.sendall(b"X: y\r\n")
+        time.sleep(0.1)
+
+
+def test_a_head_that_never_ends_is_could_not_run_within_twice_the_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with raw_server(_drip_head) as url:
+        started = time.monotonic()
+        status = main(["--no-schemathesis", "--url", url, "--client-id", "c", "--timeout", "1"])
+        elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 2, (out, err)
+    assert elapsed < 5, elapsed
+    assert len(err.strip().splitlines()) == 1, err

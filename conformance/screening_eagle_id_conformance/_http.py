@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import shlex
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -269,7 +272,13 @@ class Prober:
         verify: ssl.SSLContext | bool = True
         if target.ca_file:
             verify = ssl.create_default_context(cafile=target.ca_file)
-        self._client = httpx.Client(timeout=target.timeout, follow_redirects=False, verify=verify)
+        # A connection per request: the watchdog of `_exchange` learns each socket as it connects.
+        self._client = httpx.Client(
+            timeout=target.timeout,
+            follow_redirects=False,
+            verify=verify,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -336,16 +345,46 @@ class Prober:
     def _exchange(
         self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes | None
     ) -> Reply:
-        """The reply, its body read within the timeout as a whole (httpx's read timeout is
-        per read: a body dripped byte by byte never trips it) and up to MAX_REPLY_BYTES."""
+        """The reply within bounds httpx alone does not keep (its timeouts are per read: a
+        head or a body dripped byte by byte never trips them): the body is read within the
+        timeout and up to MAX_REPLY_BYTES, and the whole exchange, head included, within
+        twice the timeout, past which its socket is shut down."""
         timeout = self.target.timeout
-        with self._client.stream(method, url, headers=headers, content=body) as response:
-            deadline = time.monotonic() + timeout
-            content = bytearray()
-            for chunk in response.iter_bytes():
-                content += chunk
-                if len(content) > MAX_REPLY_BYTES:
-                    raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
+        sockets: list[socket.socket] = []
+        cut = threading.Event()
+
+        def trace(event: str, info: Mapping[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                stream = info.get("return_value")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if isinstance(sock, socket.socket):
+                    sockets.append(sock)
+
+        def cut_off() -> None:
+            cut.set()
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(2 * timeout, cut_off)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self._client.stream(
+                method, url, headers=headers, content=body, extensions={"trace": trace}
+            ) as response:
+                deadline = time.monotonic() + timeout
+                content = bytearray()
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if len(content) > MAX_REPLY_BYTES:
+                        raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
+        except httpx.HTTPError:
+            if cut.is_set():
+                raise httpx.ReadTimeout(f"no whole response within {2 * timeout:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
         return Reply.from_httpx(response, bytes(content))
