@@ -241,7 +241,7 @@ def jwt_parts(token: object) -> tuple[dict[str, Any], dict[str, Any], bytes] | N
         header = json.loads(_b64url(head))
         claims = json.loads(_b64url(payload))
         raw_signature = _b64url(signature)
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # nested too deep: not a JWT we judge
         return None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None

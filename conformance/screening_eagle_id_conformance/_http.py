@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import shlex
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +37,9 @@ __all__ = [
 TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
 REDACTED = "[REDACTED]"
 FORM = "application/x-www-form-urlencoded"
+# A token response or an error is a few KB: past this a reply is not one (and a huge or
+# endless body, or a gzip bomb, must not exhaust the suite's memory).
+MAX_REPLY_BYTES = 1024 * 1024
 
 
 def basic_header(client_id: str, secret: str) -> str:
@@ -157,17 +164,22 @@ class Reply:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body)
+        """The body as JSON; raises ValueError when it is not JSON (or nests too deep to
+        decode: json raises RecursionError, which no caller expects)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
     @classmethod
-    def from_httpx(cls, response: httpx.Response) -> Reply:
-        """Build from an httpx response."""
+    def from_httpx(cls, response: httpx.Response, body: bytes | None = None) -> Reply:
+        """Build from an httpx response (and its body, when it was streamed)."""
         headers: dict[str, str] = {}
         for name, value in response.headers.multi_items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return cls(status=response.status_code, headers=headers, body=response.content)
+        content = response.content if body is None else body
+        return cls(status=response.status_code, headers=headers, body=content)
 
     @classmethod
     def from_lists(cls, status: int, headers: Mapping[str, Sequence[str]], body: bytes) -> Reply:
@@ -260,7 +272,13 @@ class Prober:
         verify: ssl.SSLContext | bool = True
         if target.ca_file:
             verify = ssl.create_default_context(cafile=target.ca_file)
-        self._client = httpx.Client(timeout=target.timeout, follow_redirects=False, verify=verify)
+        # A connection per request: the watchdog of `_exchange` learns each socket as it connects.
+        self._client = httpx.Client(
+            timeout=target.timeout,
+            follow_redirects=False,
+            verify=verify,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -319,7 +337,54 @@ class Prober:
         )
         wire = [(name.encode("ascii"), value) for name, value in headers]
         try:
-            response = self._client.request(method, url, headers=wire, content=body)
+            reply = self._exchange(method, url, wire, body)
         except httpx.HTTPError as exc:
             return replace(exchange, transport_error=f"{type(exc).__name__}: {exc}")
-        return replace(exchange, reply=Reply.from_httpx(response))
+        return replace(exchange, reply=reply)
+
+    def _exchange(
+        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes | None
+    ) -> Reply:
+        """The reply within bounds httpx alone does not keep (its timeouts are per read: a
+        head or a body dripped byte by byte never trips them): the body is read within the
+        timeout and up to MAX_REPLY_BYTES, and the whole exchange, head included, within
+        twice the timeout, past which its socket is shut down."""
+        timeout = self.target.timeout
+        sockets: list[socket.socket] = []
+        cut = threading.Event()
+
+        def trace(event: str, info: Mapping[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                stream = info.get("return_value")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if isinstance(sock, socket.socket):
+                    sockets.append(sock)
+
+        def cut_off() -> None:
+            cut.set()
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(2 * timeout, cut_off)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self._client.stream(
+                method, url, headers=headers, content=body, extensions={"trace": trace}
+            ) as response:
+                deadline = time.monotonic() + timeout
+                content = bytearray()
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if len(content) > MAX_REPLY_BYTES:
+                        raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
+        except httpx.HTTPError:
+            if cut.is_set():
+                raise httpx.ReadTimeout(f"no whole response within {2 * timeout:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+        return Reply.from_httpx(response, bytes(content))

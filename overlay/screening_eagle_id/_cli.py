@@ -26,6 +26,7 @@ from . import _config
 from ._config import CLI_NAMES
 from ._entry import Entry, to_mapping
 from ._exceptions import ConfigurationError, TokenError
+from ._stdout import Output, OutputError, output_failed, reader_gone
 from ._version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
@@ -349,10 +350,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             **vars(parser.parse_args(argv[1:] if argv[:1] == ["token"] else argv))
         )
     run: Callable[[SimpleNamespace, TextIO], int] = args.run
+    if out is None:  # `eagle-id … >&-`: the interpreter has no sys.stdout
+        return output_failed("it is closed")
     try:
-        status = run(args, out)
-        out.flush()  # a pipe's buffer: a reader gone away must fail here, inside this try
-        return status
+        status = run(args, Output(out))  # type: ignore[arg-type]
+    except OutputError as exc:
+        return output_failed(exc.reason)
     except ConfigurationError as exc:
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
@@ -363,10 +366,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         print(f"eagle-id: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader went away (`eagle-id … | head -1`): quiet, like any Unix filter. Point
-        # stdout at /dev/null so the interpreter's flush at exit does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell reports a filter killed by it
+        return reader_gone()
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"eagle-id: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
@@ -379,3 +379,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             file=sys.stderr,
         )
         return 1
+    # What is still buffered is written here, where a failure can be reported (a full disk,
+    # /dev/full), not by the interpreter at exit as 'Exception ignored … OSError'.
+    try:
+        out.flush()
+    except BrokenPipeError:
+        return reader_gone()
+    except OSError as exc:
+        return output_failed(exc.strerror or type(exc).__name__)
+    return status

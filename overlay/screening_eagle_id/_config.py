@@ -108,6 +108,26 @@ class RawProfile:
         return f"RawProfile({self.name!r}, {str(self.path)!r})"
 
 
+# Far more than any profile file needs; bounds what a mistaken path costs to read.
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_PROFILE_BYTES. Opened non-blocking and
+    checked on the open descriptor: a FIFO (or a device) is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigurationError(f"credentials file {path} is not a regular file")
+        data = fh.read(MAX_PROFILE_BYTES + 1)
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ConfigurationError(
+            f"credentials file {path} is larger than {MAX_PROFILE_BYTES} bytes: not a profile file"
+        )
+    return data
+
+
 def read_profile(
     name: str | None = None,
     *,
@@ -133,8 +153,7 @@ def read_profile(
     import tomllib  # here, not at the top: only a call that reads a profile pays for it
 
     try:
-        with path.open("rb") as fh:
-            document = tomllib.load(fh)
+        document = tomllib.loads(_read_small_file(path).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         # The message carries the line and column ("... (at line 3, column 7)").
         raise ConfigurationError(f"credentials file {path} is not valid TOML: {exc}") from None
@@ -145,6 +164,10 @@ def read_profile(
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise ConfigurationError(f"cannot read credentials file {path}: {reason}") from None
+    except ValueError as exc:  # not a TOMLDecodeError: an integer of more than 4300 digits
+        # Without its advice to call sys.set_int_max_str_digits(), meant for programmers.
+        reason = str(exc).partition(";")[0]
+        raise ConfigurationError(f"credentials file {path} is not valid TOML: {reason}") from None
     table = document.get(name)
     if table is None:
         known = ", ".join(sorted(k for k, v in document.items() if isinstance(v, dict))) or "none"

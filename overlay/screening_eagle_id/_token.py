@@ -18,7 +18,6 @@ and hosts through a cache, and monotonic time means nothing outside its own proc
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -159,8 +158,12 @@ def decode_jwt_unverified(jwt: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ValueError("not a JWT: expected three dot-separated segments")
     try:
         return _b64url_json(parts[0]), _b64url_json(parts[1])
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a JWT: {exc}") from None
+    except RecursionError:
+        raise ValueError("not a JWT: JSON nested too deeply") from None
+    except ValueError as exc:
+        # binascii.Error, UnicodeDecodeError, JSONDecodeError, non-ASCII base64, and an
+        # integer too long to convert (without Python's advice for programmers).
+        raise ValueError(f"not a JWT: {str(exc).partition(';')[0]}") from None
 
 
 def _invalid(detail: str) -> TokenError:

@@ -26,7 +26,7 @@ from typing import Any
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from ._accesslog import ANSWERED, log_access
@@ -118,6 +118,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._heads = 0  # heads completed on this connection
         self._body_pending = False
         self._started = 0.0
+        self._replaying = False  # the head asked for an upgrade: parse it again without
+        # An answer of the connection layer waiting for the responses due before it.
+        self._refusal: tuple[int, str, str] | None = None
+        self._running: RequestResponseCycle | None = None
+        self._half_closed = False  # the client sent EOF: close once its requests are answered
 
     # --- connection -------------------------------------------------------------------------
 
@@ -146,6 +151,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._guard.lingering -= 1
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio: bool | None
+        """The client half-closed (`nc -N`, `shutdown(SHUT_WR)`): it has sent all it will.
+        Answer every request it sent, then close; uvicorn closed at once, and the answers to
+        its pipelined requests were lost."""
+        if self._draining or not (self._answers_due() or self._refusal is not None):
+            return False  # nothing due (an incomplete head never completes): close now
+        self._half_closed = True
+        if not self._in_head and self._body_pending:  # a body that can no longer complete
+            self._answer_and_close(
+                400, "invalid_request", "The client closed its side before the whole body."
+            )
+        return not self.transport.is_closing()  # open for writing the answers
+
     def _release(self) -> None:
         if self._counted:
             self._counted = False
@@ -165,7 +183,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting the head's bytes as they arrive."""
-        if self._draining:
+        if self._draining or self._refusal is not None:
             return  # read and dropped: the answer is on its way, then the connection closes
         self._unset_keepalive_if_required()
         self._uncounted = False
@@ -210,10 +228,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self.send_400_response("Invalid HTTP request received.")
             return False
-        except httptools.HttpParserUpgrade:
-            # No protocol to upgrade to (ws="none"): the request was answered as plain HTTP.
-            return False
+        except httptools.HttpParserUpgrade as exc:
+            if not self._replaying:
+                return False
+            return self._replay_without_upgrade(data[exc.args[0] :])
         return True
+
+    def _replay_without_upgrade(self, rest: bytes) -> bool:
+        """Parse the head again without its Upgrade field, then the rest as its body.
+
+        There is no protocol to switch to (ws="none"), so the Upgrade is ignored, as RFC 9110
+        §7.8 allows; but llhttp stops at the end of a head that asks for one and never parses
+        its body (`curl --http2 http://…` sends `Upgrade: h2c` with its POST). A fresh parser
+        fed the same head minus that field parses the request as plain HTTP/1.1.
+        """
+        self._replaying = False
+        parser = self.parser
+        lines = [
+            parser.get_method() + b" " + self.url + b" HTTP/" + parser.get_http_version().encode(),
+            *(name + b": " + value for name, value in self.headers if name != b"upgrade"),
+        ]
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        return self._feed(b"\r\n".join(lines) + b"\r\n\r\n" + rest)
 
     # --- parser callbacks -------------------------------------------------------------------
 
@@ -235,15 +272,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                     "invalid_request",
                     f"The request head must not exceed {limits.max_head_bytes} bytes.",
                 )
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Refused(400, "invalid_request", "Only HTTP/1.1 and HTTP/1.0 are served.")
+        # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with several.
+        hosts = sum(1 for name, _ in self.headers if name == b"host")
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise _Refused(400, "invalid_request", "A request must have one Host header field.")
+        if self.parser.should_upgrade():
+            if self.parser.get_method() == b"CONNECT":
+                raise _Refused(400, "invalid_request", "This server does not tunnel (CONNECT).")
+            self._replaying = True  # see _replay_without_upgrade
+            return
         self._in_head = False
         self._heads += 1
         self._body_pending = True
         self._disarm()
         self._guard.waiting.pop(self, None)
         super().on_headers_complete()
+        if self.expect_100_continue:
+            _close_if_answered_before_the_body(self.cycle)
 
     def on_message_complete(self) -> None:
         """The body is in: what arrives next is the next request's head."""
+        if self._replaying:
+            return
         self._body_pending = False
         self._disarm()
         self._in_head = True
@@ -252,8 +305,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """Idle again (unless a pipelined request starts): sheddable, newest last."""
+        """Idle again (unless a pipelined request starts): sheddable, newest last; or, with
+        every earlier response sent, the refusal that waited for them."""
         super().on_response_complete()
+        refusal = self._refusal
+        if refusal is not None:
+            if not self._answers_due() and not self.transport.is_closing():
+                self._unset_keepalive_if_required()
+                self._refusal = None
+                self._write_and_linger(*refusal)
+            return
+        if self._half_closed and not self._answers_due() and not self.transport.is_closing():
+            self._unset_keepalive_if_required()
+            self._release()
+            self.transport.close()
+            return
         if self._counted and self.timeout_keep_alive_task is not None:
             self._guard.waiting.pop(self, None)
             self._guard.waiting[self] = None
@@ -265,14 +331,53 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(400, "invalid_request", "The request is not valid HTTP/1.1.")
 
     def _answer_and_close(self, status: int, error: str, description: str) -> None:
-        self._release()
+        """Answer this error and close; after the responses still due to earlier (pipelined)
+        requests, so that answers keep the order of the requests."""
         self._disarm()
-        if self.transport.is_closing() or self._draining:
+        if self.transport.is_closing() or self._draining or self._refusal is not None:
+            self._release()
             return
+        if not self._in_head and not self._drop_current_request():
+            return
+        self._log(status)
+        if self._answers_due():
+            self._guard.waiting.pop(self, None)
+            self._refusal = (status, error, description)  # see on_response_complete
+            return
+        self._write_and_linger(status, error, description)
+
+    def _write_and_linger(self, status: int, error: str, description: str) -> None:
+        self._release()
         headers = self.server_state.default_headers
         self.transport.write(raw_error_response(status, error, description, headers))
-        self._log(status)
         self._linger()
+
+    def _answers_due(self) -> bool:
+        """Whether a response to an earlier request is still to be written."""
+        cycle = self._running
+        running = cycle is not None and not cycle.response_complete and not cycle.disconnected
+        return running or bool(self.pipeline)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running = cycle  # the one in flight (self.cycle is the newest, maybe queued)
+        super()._start_asgi_task(cycle, app)
+
+    def _drop_current_request(self) -> bool:
+        """The request whose body is arriving is answered by the connection layer: its app
+        hears a disconnect (its answer, if any, goes nowhere and is not logged). False when
+        its response has begun: then the connection is closed, as nothing else can follow."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return True
+        if cycle.response_started:
+            self._release()
+            self.transport.close()
+            return False
+        cycle.scope.setdefault("state", {})[ANSWERED] = True
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self.pipeline = type(self.pipeline)(item for item in self.pipeline if item[0] is not cycle)
+        return True
 
     def _linger(self) -> None:
         """Send FIN after the answer, drop what still arrives, close on EOF or soon after."""
@@ -311,11 +416,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._release()
             self.transport.close()
             return
-        # The app is still waiting for the body: it hears a disconnect, and its answer, if
-        # any, goes nowhere (and is not logged: this one is).
-        cycle.scope.setdefault("state", {})[ANSWERED] = True
-        cycle.disconnected = True
-        cycle.message_event.set()
+        # The app is still waiting for the body: see _drop_current_request.
         self._answer_and_close(
             408,
             "invalid_request",
@@ -339,3 +440,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._guard.refused += 1
         self._guard.note()
         self._answer_and_close(503, "temporarily_unavailable", "Too many connections; retry later.")
+
+
+def _close_if_answered_before_the_body(cycle: RequestResponseCycle) -> None:
+    """RFC 9110 §10.1.1: a request with `Expect: 100-continue` answered before its body was
+    asked for (a 401 before the body is read) may never send that body; kept open, the
+    connection would read the client's next request as that body. Close it after the answer
+    (`connection: close`)."""
+    send = cycle.send
+
+    async def send_then_close(message: Any) -> None:
+        if message["type"] == "http.response.start" and cycle.waiting_for_100_continue:
+            cycle.keep_alive = False
+        await send(message)
+
+    cycle.send = send_then_close  # type: ignore[method-assign]

@@ -1,0 +1,168 @@
+"""The conformance suite against servers that misbehave at the HTTP level (tiny raw-socket
+servers on loopback): it stays within its timeouts and memory, and says "could not run" (2)
+or "not conformant" (1) in one line, never a traceback, never the secret."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from screening_eagle_id_conformance import main
+
+SECRET = "s3cr3t-Value"
+Handler = Callable[[socket.socket], None]
+
+
+@contextmanager
+def raw_server(handler: Handler) -> Iterator[str]:
+    """Accept connections on a free loopback port; `handler` answers each (after its head)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                # The whole body read: closing with unread bytes would reset the connection.
+                while length and len(body) < int(length[1]):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
+                handler(conn)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def _drip(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    conn.sendall(b"Content-Length: 100000\r\n\r\n")
+    for _ in range(100):  # one byte every 0.1 s: never a read timeout, never an end
+        conn.sendall(b" ")
+        time.sleep(0.1)
+
+
+def _huge(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    conn.sendall(b"Content-Length: 1000000000\r\n\r\n")
+    chunk = b" " * 65536
+    for _ in range(15_000):  # ~1 GB at most, while the client reads
+        conn.sendall(chunk)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("EAGLE_ID_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("handler", [_drip, _huge], ids=["dripped body", "huge body"])
+def test_a_body_that_never_ends_or_never_stops_is_could_not_run_within_the_timeout(
+    capsys: pytest.CaptureFixture[str], handler: Handler
+) -> None:
+    with raw_server(handler) as url:
+        started = time.monotonic()
+        status = main(["--no-schemathesis", "--url", url, "--client-id", "c", "--timeout", "1"])
+        elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 2, (out, err)
+    assert elapsed < 5, elapsed
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in out + err
+    assert SECRET not in out + err
+
+
+def _json_reply(body: bytes) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+            b"Pragma: no-cache\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+
+    return handler
+
+
+_DEEP = b"[" * 100_000 + b"]" * 100_000
+_DEEP_JWT = b".".join(
+    base64.urlsafe_b64encode(part).rstrip(b"=") for part in (b'{"alg":"HS256"}', _DEEP, b"sig")
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_DEEP, id="deeply nested body"),
+        pytest.param(
+            b'{"access_token":"%s","token_type":"Bearer","expires_in":60}' % _DEEP_JWT,
+            id="deeply nested JWT claims",
+        ),
+    ],
+)
+def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
+    capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    with raw_server(_json_reply(body)) as url:
+        status = main(["--no-schemathesis", "--url", url, "--client-id", "c", "--timeout", "2"])
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "Traceback" not in out + err
+    assert "RecursionError" not in out + err
+
+
+def _drip_head(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(100):  # a header line every 0.1 s: never a read timeout, never an end
+        conn.sendall(b"X: y\r\n")
+        time.sleep(0.1)
+
+
+def test_a_head_that_never_ends_is_could_not_run_within_twice_the_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with raw_server(_drip_head) as url:
+        started = time.monotonic()
+        status = main(["--no-schemathesis", "--url", url, "--client-id", "c", "--timeout", "1"])
+        elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 2, (out, err)
+    assert elapsed < 5, elapsed
+    assert len(err.strip().splitlines()) == 1, err
