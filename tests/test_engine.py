@@ -223,8 +223,7 @@ def test_a_cached_token_is_adopted_only_when_trusted_and_valid(
         (ReadCache(), entry),
         *logged,
         (LockCache(), HANDLE),
-        (ReadCache(), entry),
-        *logged,
+        (ReadCache(), entry),  # the same refused entry again: refused, not warned about twice
         (Send(START, START + EPOCH, 1, False), token("new", key=None)),
         *stored(token("new")),
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -192,7 +193,11 @@ def test_poisoned_memory_cache_entries_are_misses_too(reference_server: LiveServ
 
 @pytest.mark.parametrize("kind", ["memory", "file", "redis"])
 def test_a_wrong_secret_misses_the_entry_and_the_server_refuses_it(
-    reference_server: LiveServer, request: pytest.FixtureRequest, tmp_path: Path, kind: str
+    reference_server: LiveServer,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    kind: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache: TokenCache
     if kind == "memory":
@@ -211,8 +216,11 @@ def test_a_wrong_secret_misses_the_entry_and_the_server_refuses_it(
             reference_server.url, creds(reference_server, "wrong"), scope="openid", cache=cache
         ) as wrong,
         pytest.raises(InvalidClientError),
+        caplog.at_level(logging.WARNING, logger="screening_eagle_id"),
     ):
         wrong.get_token()
+    # Checked before and under the cache lock, said once.
+    assert caplog.text.count("not using the cached token") == 1
     stored = cache.get(right.cache_key)
     assert stored is not None
     assert stored.access_token == token.access_token  # left alone

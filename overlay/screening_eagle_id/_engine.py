@@ -135,6 +135,9 @@ class TokenEngine:
         self._client_id = client_id
         self._binding_of = binding
         self._binding_memo: bytes | None = None
+        # The last cached token we refused: it is checked again before and under the cache
+        # lock, but warned about once (a log line per look would double every warning).
+        self._refused: str | None = None
         # Bound once: the hot path calls self._monotonic() and nothing else.
         self._monotonic = clock.monotonic
         self._wall = clock.time
@@ -326,11 +329,13 @@ class TokenEngine:
         try:
             verify(token.to_entry(), key=self._binding, scopes=self._scope_set, now=self._wall())
         except EntryError as exc:
-            yield Log(
-                logging.WARNING,
-                "token cache: not using the cached token (%s); fetching one",
-                (exc,),
-            )
+            if self._refused != token.access_token:
+                self._refused = token.access_token
+                yield Log(
+                    logging.WARNING,
+                    "token cache: not using the cached token (%s); fetching one",
+                    (exc,),
+                )
             return None
         return self._schedule_adopted(token, current)
 
