@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hostile_server import serve
 from screening_eagle_id_conformance import main
 
 SECRET = "s3cr3t-Value"
@@ -23,51 +22,10 @@ Handler = Callable[[socket.socket], None]
 
 @contextmanager
 def raw_server(handler: Handler) -> Iterator[str]:
-    """Accept connections on a free loopback port; `handler` answers each (after its head)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                # The whole body read: closing with unread bytes would reset the connection.
-                while length and len(body) < int(length[1]):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    body += chunk
-                handler(conn)
-            except OSError:
-                pass
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    """Accept connections on a free loopback port; `handler` answers each (after its request,
+    body included, is read: closing with unread bytes would reset the connection)."""
+    with serve(lambda conn, _request: handler(conn)) as url:
+        yield url
 
 
 def _drip(conn: socket.socket) -> None:
