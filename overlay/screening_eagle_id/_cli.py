@@ -126,6 +126,12 @@ def _add_settings(parser: ArgumentParser) -> None:
     )
     parser.add_argument("--scope", help="space-separated scopes (default $EAGLE_ID_SCOPE, profile)")
     parser.add_argument(
+        "--token-path",
+        help=f"the token endpoint's path under the base URL, for any OAuth 2.0 server "
+        f"(default $EAGLE_ID_TOKEN_PATH, then the profile's with its URL, then "
+        f"{_config.TOKEN_PATH})",
+    )
+    parser.add_argument(
         "--profile", help="profile in the credentials file (skips the EAGLE_ID_* variables)"
     )
 
@@ -151,6 +157,13 @@ def _token_arguments(token: ArgumentParser) -> ArgumentParser:
         help="fetch a new token even if one is cached, and cache it in place of the old one",
     )
     token.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    token.add_argument(
+        "--assume-lifetime",
+        type=_seconds,
+        metavar="SECONDS",
+        help="accept a token response without expires_in and cache its token this long "
+        "(refused by default)",
+    )
     token.add_argument(
         "--allow-insecure-http",
         action="store_true",
@@ -251,8 +264,23 @@ def _parser() -> ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> int:
+    """`--assume-lifetime`'s value: whole seconds (bounded by the client)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise ValueError(f"--assume-lifetime takes whole seconds, not {text[:40]!r}")
+    return int(text)
+
+
 def _settings(args: SimpleNamespace) -> _config.Settings:
-    return _config.resolve(args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES)
+    return _config.resolve(
+        args.url,
+        None,
+        None,
+        args.scope,
+        token_path=args.token_path,
+        profile=args.profile,
+        names=CLI_NAMES,
+    )
 
 
 # -- token ------------------------------------------------------------------------------------
@@ -260,23 +288,28 @@ def _settings(args: SimpleNamespace) -> _config.Settings:
 
 def _token(args: SimpleNamespace, out: TextIO) -> int:
     settings = _settings(args)
-    url = _config.canonical_url(
-        settings.url, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
+    url, path = _config.endpoint_of(
+        settings, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
     )
     scopes = _config.normalise_scope(settings.scope)
     entry = None
     if args.cache == "file" and not args.refresh:
         from ._quick import cached_entry
 
-        entry = cached_entry(url, settings.client_id, settings.client_secret, scopes)
+        entry = cached_entry(
+            url, settings.client_id, settings.client_secret, scopes, token_path=path
+        )
     if entry is None:
-        entry = _from_the_client(args, settings, url, scopes)
+        entry = _from_the_client(args, settings, (url, path), scopes)
     out.write(_token_text(entry, as_json=args.json))
     return 0
 
 
 def _from_the_client(
-    args: SimpleNamespace, settings: _config.Settings, url: str, scopes: tuple[str, ...]
+    args: SimpleNamespace,
+    settings: _config.Settings,
+    endpoint: tuple[str, str],
+    scopes: tuple[str, ...],
 ) -> Entry:
     """The full client: adopts a cached token, else fetches (always, with --refresh)."""
     from ._client import TokenClient
@@ -284,11 +317,13 @@ def _from_the_client(
 
     cache = CACHE_KINDS[args.cache]()
     with TokenClient(
-        url,
+        endpoint[0],
         ClientCredentials(settings.client_id, settings.client_secret),
         scope=scopes,
         cache=cache,
         allow_insecure_http=args.allow_insecure_http,
+        token_path=endpoint[1],
+        assume_lifetime=args.assume_lifetime,
     ) as tokens:
         token = tokens.fetch_token() if args.refresh else tokens.get_token()
     return token.to_entry()
@@ -307,7 +342,13 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 _FLAGS = {"--json": "json", "--refresh": "refresh", "--allow-insecure-http": "allow_insecure_http"}
-_VALUED = {"--url": "url", "--scope": "scope", "--profile": "profile", "--cache": "cache"}
+_VALUED = {
+    "--url": "url",
+    "--scope": "scope",
+    "--profile": "profile",
+    "--cache": "cache",
+    "--token-path": "token_path",
+}
 
 
 def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
@@ -318,6 +359,7 @@ def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
     if argv[:1] != ["token"]:
         return None
     values: dict[str, Any] = {"url": None, "scope": None, "profile": None, "cache": "file"}
+    values.update(token_path=None, assume_lifetime=None)
     values.update(dict.fromkeys(_FLAGS.values(), False))
     rest, seen = argv[1:], set()
     while rest:

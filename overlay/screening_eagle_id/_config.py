@@ -20,6 +20,7 @@ import stat
 import sys
 from collections.abc import Iterable, Mapping
 
+from ._entry import SPEC_TOKEN_PATH
 from ._exceptions import ConfigurationError, InsecureTransportError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
@@ -34,12 +35,15 @@ __all__ = [
     "ENV_CLIENT_SECRET",
     "ENV_PROFILE",
     "ENV_SCOPE",
+    "ENV_TOKEN_PATH",
     "ENV_URL",
     "TOKEN_PATH",
     "RawProfile",
     "Settings",
     "canonical_url",
+    "check_token_path",
     "credentials_path",
+    "endpoint_of",
     "is_loopback",
     "normalise_scope",
     "read_profile",
@@ -51,10 +55,17 @@ ENV_CLIENT_ID = "EAGLE_ID_CLIENT_ID"
 ENV_CLIENT_SECRET = "EAGLE_ID_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
 ENV_SCOPE = "EAGLE_ID_SCOPE"
 ENV_PROFILE = "EAGLE_ID_PROFILE"
+ENV_TOKEN_PATH = "EAGLE_ID_TOKEN_PATH"  # noqa: S105 - a variable name, not a secret
 DEFAULT_PROFILE = "default"
 
-#: The token endpoint's path in `openapi.yaml`: a URL ending with it is taken as the base URL.
-TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a secret
+#: The token endpoint's path in `openapi.yaml`, the default `token_path`: a URL ending with
+#: the token path is taken as the base URL.
+TOKEN_PATH = SPEC_TOKEN_PATH
+#: Longer token paths are refused (no real endpoint needs one; it bounds what a message echoes).
+MAX_TOKEN_PATH = 1024
+# An absolute path of RFC 3986 §3.3 `pchar`s (unreserved, %XX, sub-delims, ":", "@"): no
+# query, fragment, space or control character.
+_TOKEN_PATH = re.compile(r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+")
 
 #: How messages name each setting a caller passes: in Python (`API_NAMES`) or on the command
 #: line (`CLI_NAMES`). None: there is no such argument (credentials never go on a command line).
@@ -62,16 +73,18 @@ API_NAMES: Mapping[str, str | None] = {
     "url": "base_url argument",
     "credentials": "credentials argument",
     "scope": "scope argument",
+    "token_path": "token_path",
     "insecure": "pass allow_insecure_http=True",
 }
 CLI_NAMES: Mapping[str, str | None] = {
     "url": "--url option",
     "credentials": None,
     "scope": "--scope option",
+    "token_path": "--token-path",
     "insecure": "pass --allow-insecure-http",
 }
 
-_PROFILE_KEYS = ("client_id", "client_secret", "url", "scope")
+_PROFILE_KEYS = ("client_id", "client_secret", "url", "scope", "token_path")
 # scheme://authority/path?query#fragment (RFC 3986 §3), by hand: urllib.parse (and the
 # ipaddress module it imports) would cost a cached `eagle-id token` several milliseconds.
 _URL = re.compile(
@@ -206,10 +219,11 @@ def _toml_type(value: object) -> str:
 
 class Settings:
     """What a token client needs: `url`, `client_id`, `client_secret`, `scope` (raw strings,
-    every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms) and
-    `profile`, the profile that supplied any of them, if one did."""
+    every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms),
+    `token_path` (None: the spec's; see `check_token_path()`) and `profile`, the profile that
+    supplied any of them, if one did."""
 
-    __slots__ = ("client_id", "client_secret", "profile", "scope", "url")
+    __slots__ = ("client_id", "client_secret", "profile", "scope", "token_path", "url")
 
     def __init__(
         self,
@@ -218,12 +232,16 @@ class Settings:
         client_secret: str,
         scope: str,
         profile: RawProfile | None = None,
+        token_path: str | None = None,
     ) -> None:
         self.url, self.client_id, self.client_secret = url, client_id, client_secret
-        self.scope, self.profile = scope, profile
+        self.scope, self.profile, self.token_path = scope, profile, token_path
 
     def __repr__(self) -> str:  # never the secret
-        return f"Settings(url={self.url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+        return (
+            f"Settings(url={self.url!r}, client_id={self.client_id!r}, scope={self.scope!r}, "
+            f"token_path={self.token_path!r})"
+        )
 
 
 def resolve(
@@ -232,6 +250,7 @@ def resolve(
     client_secret: str | None,
     scope: str | None,
     *,
+    token_path: str | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
     names: Mapping[str, str | None] = API_NAMES,
@@ -239,7 +258,11 @@ def resolve(
     """Fill in each missing item from the environment, then from the profile (`profile`,
     `$EAGLE_ID_PROFILE` or "default"); naming a `profile` explicitly skips the environment.
     The credentials file is read only when something is still missing. `names` says how
-    messages call the caller's own arguments (`API_NAMES` or `CLI_NAMES`)."""
+    messages call the caller's own arguments (`API_NAMES` or `CLI_NAMES`).
+
+    `token_path` (None: the spec's) comes from the argument, then `EAGLE_ID_TOKEN_PATH`, then
+    the profile's `token_path`, but only when the URL came from the profile too: a profile's
+    path belongs to its URL. Not checked here (`check_token_path()` does)."""
     env = os.environ if environ is None else environ
     use_env = profile is None
     found: list[RawProfile] = []
@@ -277,15 +300,19 @@ def resolve(
         raise ConfigurationError("client_id is empty")
     if not client_secret:
         raise ConfigurationError(f"client_secret is empty for client {client_id!r}")
+    if token_path is None and use_env:
+        token_path = env.get(ENV_TOKEN_PATH) or None
     if url is None:
         url = (env.get(ENV_URL) if use_env else None) or from_profile("url")
         if not url:
             raise looked("token endpoint URL", "url", ENV_URL)
+        if token_path is None and found and found[0].values.get("url") == url:
+            token_path = found[0].values.get("token_path")
     if scope is None:
         scope = (env.get(ENV_SCOPE) if use_env else None) or from_profile("scope")
         if not scope:
             raise looked("scope", "scope", ENV_SCOPE)
-    return Settings(url, client_id, client_secret, scope, found[0] if found else None)
+    return Settings(url, client_id, client_secret, scope, found[0] if found else None, token_path)
 
 
 def is_loopback(host: str) -> bool:
@@ -303,12 +330,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_token_path(path: object, names: Mapping[str, str | None] = API_NAMES) -> str:
+    """`path` if it is a usable token path, else ConfigurationError: an absolute URL path
+    (`/o/token/`, kept exactly, a trailing slash too) of at most MAX_TOKEN_PATH characters,
+    made of RFC 3986 path characters: no query or fragment, no space or control character,
+    no `.` or `..` segment (also percent-encoded), no `//` at the start."""
+    name = names.get("token_path") or "token_path"
+    if not isinstance(path, str):
+        raise ConfigurationError(f"{name} must be a string, not {type(path).__name__}")
+    shown = repr(path[:80]) + ("..." if len(path) > 80 else "")
+    if len(path) > MAX_TOKEN_PATH:
+        raise ConfigurationError(f"{name} is longer than {MAX_TOKEN_PATH} characters: {shown}")
+    if not path.startswith("/") or path.startswith("//"):
+        raise ConfigurationError(
+            f"{name} must be an absolute path like {TOKEN_PATH!r} (one leading '/'): {shown}"
+        )
+    if not _TOKEN_PATH.fullmatch(path):
+        raise ConfigurationError(
+            f"{name} may hold only URL path characters (no query, fragment, space or "
+            f"control character; percent-encode the rest): {shown}"
+        )
+    segments = path.lower().replace("%2e", ".").split("/")
+    if "." in segments or ".." in segments:
+        raise ConfigurationError(f"{name} must not have '.' or '..' segments: {shown}")
+    return path
+
+
 def canonical_url(
-    url: str, *, allow_insecure_http: bool = False, names: Mapping[str, str | None] = API_NAMES
+    url: str,
+    *,
+    allow_insecure_http: bool = False,
+    names: Mapping[str, str | None] = API_NAMES,
+    token_path: str = TOKEN_PATH,
 ) -> str:
     """The token endpoint's base URL in one canonical form: `scheme://host[:port][/path]`,
-    scheme and host lower case, no default port, no trailing slash, and without the spec's
-    `/api/id/v1/auth/token` when the URL ends with it (a full token URL is accepted).
+    scheme and host lower case, no default port, no trailing slash, and without `token_path`
+    (default the spec's `/api/id/v1/auth/token`) when the URL ends with it (a full token URL
+    is accepted).
 
     Refuses credentials in the URL, a query or fragment, anything but http(s), and plain http
     to a host that is not loopback unless `allow_insecure_http` (`InsecureTransportError`).
@@ -334,12 +392,25 @@ def canonical_url(
             f"https, or {names['insecure']} if the network is trusted"
         )
     path = path.rstrip("/")
-    if path.endswith(TOKEN_PATH):
-        path = path[: -len(TOKEN_PATH)].rstrip("/")
+    suffix = token_path.rstrip("/")
+    if suffix and path.endswith(suffix):
+        path = path[: -len(suffix)].rstrip("/")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return f"{scheme}://{netloc}{path}"
+
+
+def endpoint_of(
+    settings: Settings, *, allow_insecure_http: bool, names: Mapping[str, str | None]
+) -> tuple[str, str]:
+    """(canonical base URL, checked token path) of `settings`, as the token client makes them."""
+    path = TOKEN_PATH if settings.token_path is None else settings.token_path
+    path = check_token_path(path, names)
+    url = canonical_url(
+        settings.url, allow_insecure_http=allow_insecure_http, names=names, token_path=path
+    )
+    return url, path
 
 
 def _host_and_port(authority: str) -> tuple[str, int | None]:

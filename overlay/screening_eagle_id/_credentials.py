@@ -136,6 +136,7 @@ class ResolvedConfig:
     url: str
     credentials: ClientCredentials
     scope: str
+    token_path: str | None = None
 
 
 def resolve_config(
@@ -143,6 +144,7 @@ def resolve_config(
     credentials: ClientCredentials | None,
     scope: str | None,
     *,
+    token_path: str | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ResolvedConfig:
@@ -150,16 +152,23 @@ def resolve_config(
     then `EAGLE_ID_URL` / `EAGLE_ID_CLIENT_ID` + `EAGLE_ID_CLIENT_SECRET` / `EAGLE_ID_SCOPE`,
     then the profile (`profile`, `$EAGLE_ID_PROFILE` or "default"). Naming a `profile`
     explicitly skips the environment. The profile file is read only when something is missing;
-    a broken one (invalid TOML, a value of the wrong type) is reported as such.
+    a broken one (invalid TOML, a value of the wrong type) is reported as such. `token_path`:
+    the argument, `EAGLE_ID_TOKEN_PATH`, or the profile's when its URL is used (None: the spec's).
     """
     settings = _config.resolve(
         url,
         credentials.client_id if credentials is not None else None,
         credentials.client_secret if credentials is not None else None,
         scope,
+        token_path=token_path,
         profile=profile,
         environ=environ,
     )
     if credentials is None:
         credentials = ClientCredentials(settings.client_id, settings.client_secret)
-    return ResolvedConfig(url=settings.url, credentials=credentials, scope=settings.scope)
+    return ResolvedConfig(
+        url=settings.url,
+        credentials=credentials,
+        scope=settings.scope,
+        token_path=settings.token_path,
+    )

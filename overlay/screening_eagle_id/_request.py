@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import ssl
 from collections.abc import Callable
 from types import TracebackType
@@ -25,6 +26,7 @@ from screening_eagle_id_client.types import Response
 
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
 from ._deadline import DeadlineTransport, deadline, env_proxy_for
+from ._entry import MAX_LIFETIME
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -58,6 +60,19 @@ def _check_max_response_bytes(value: int) -> int:
     return value
 
 
+def check_assume_lifetime(value: int | None) -> int | None:
+    """`value` if it is a usable `assume_lifetime` (None, or whole seconds from 1 to
+    MAX_LIFETIME), else ConfigurationError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIFETIME:
+        raise ConfigurationError(
+            f"assume_lifetime must be whole seconds from 1 to {MAX_LIFETIME} (10 years), "
+            f"not {value!r}"[:200]
+        )
+    return value
+
+
 def _whole_request_limit(timeout: httpx.Timeout) -> float | None:
     phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
     return max(phases) if phases else None
@@ -80,6 +95,7 @@ class _Try:
         self._wall = wall
         self.response: Response[ErrorResponse | TokenResponse] | None = None
         self.failure: TokenError | None = None
+        self.token: Token | None = None  # from a response without expires_in
         self.url = endpoint.url
         self._reset = _last_response.set(None)
         self._reset_deadline = deadline.set(endpoint.deadline_from(anchor))
@@ -107,7 +123,11 @@ class _Try:
             elif isinstance(
                 exc, ValueError | KeyError | TypeError | AttributeError | RecursionError
             ):
-                self.failure = _unparseable(endpoint, self._wall)  # None: a bug of ours
+                result = _unparseable(endpoint, self._wall)  # None: a bug of ours
+                if isinstance(result, Token):
+                    self.token = result
+                    return True
+                self.failure = result
             return self.failure is not None
         finally:
             _last_response.reset(self._reset)
@@ -121,6 +141,8 @@ class _Try:
         )
 
     def outcome(self) -> Token | TokenError:
+        if self.token is not None:
+            return self.token
         if self.failure is not None:
             return self.failure
         assert self.response is not None
@@ -133,7 +155,8 @@ class Endpoint:
 
     def __init__(
         self,
-        url: str,
+        base_url: str,
+        token_path: str,
         basic: str,
         body: TokenRequest,
         scope: frozenset[str],
@@ -142,11 +165,16 @@ class Endpoint:
         name: str,
         max_response_bytes: int,
         clean: Callable[[str], str],
+        assume_lifetime: int | None = None,
     ) -> None:
-        self.url = url
+        self.base_url = base_url
+        self.token_path = token_path
+        #: The token endpoint's URL, as requested (and named in messages).
+        self.url = base_url + token_path
+        self.assume_lifetime = check_assume_lifetime(assume_lifetime)
         self._basic = basic
         self.body = body
-        self._scope = scope
+        self.scope = scope
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.request_limit = _whole_request_limit(self._timeout)
         self._monotonic = monotonic
@@ -195,7 +223,7 @@ class Endpoint:
             if self._deadline_transport:
                 httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
             api = self._api_instance = AuthenticatedClient(
-                base_url=self.url,
+                base_url=self.base_url,
                 token=self._basic,
                 prefix="Basic",
                 timeout=self._timeout,
@@ -231,7 +259,11 @@ class Endpoint:
         return attempt.outcome()
 
     def _request(self) -> dict[str, Any]:
-        return generate_auth_access_token._get_kwargs(body=self.body)
+        # The generated operation's request, at this endpoint's token path (relative: httpx
+        # appends it to the base URL, path included).
+        kwargs = generate_auth_access_token._get_kwargs(body=self.body)
+        kwargs["url"] = self.token_path
+        return kwargs
 
     def close(self) -> None:
         """Close the connections we opened (never a caller's `http_client`)."""
@@ -284,7 +316,7 @@ class Endpoint:
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
             return parse_token_response(
-                parsed.to_dict(), requested_scope=self._scope, issued_at=wall
+                parsed.to_dict(), requested_scope=self.scope, issued_at=wall
             )
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
@@ -308,11 +340,26 @@ def _requested_url(endpoint: Endpoint) -> str:
     return str(raw.request.url) if raw is not None else endpoint.url
 
 
-def _unparseable(endpoint: Endpoint, wall: float) -> TokenError | None:
-    """The generated parser raised on the last response: report it from the raw bytes."""
+def _unparseable(endpoint: Endpoint, wall: float) -> Token | TokenError | None:
+    """The generated parser raised on the last response: report it from the raw bytes, or
+    the token of a 200 without `expires_in` when the client assumes a lifetime."""
     raw = _last_response.get()
     if raw is None:
         return None
+    if raw.status_code == 200 and endpoint.assume_lifetime is not None:
+        try:
+            body = json.loads(raw.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+        if isinstance(body, dict) and "expires_in" not in body:
+            try:
+                return parse_token_response(
+                    {**body, "expires_in": endpoint.assume_lifetime},
+                    requested_scope=endpoint.scope,
+                    issued_at=wall,
+                )
+            except TokenError as exc:
+                return exc
     return error_from_body(
         raw.status_code,
         raw.headers,

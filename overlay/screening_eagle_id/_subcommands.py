@@ -91,13 +91,21 @@ def cache_clear(args: SimpleNamespace, out: TextIO) -> int:
     key = None
     if not args.all:
         settings = _config.resolve(
-            args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES
+            args.url,
+            None,
+            None,
+            args.scope,
+            token_path=args.token_path,
+            profile=args.profile,
+            names=CLI_NAMES,
         )
         # No credentials are sent: plain http is fine for naming the entry.
-        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
+        url, path = _config.endpoint_of(settings, allow_insecure_http=True, names=CLI_NAMES)
         scopes = _config.normalise_scope(settings.scope)
-        key = cache_key(url, settings.client_id, scopes)
-        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
+        key = cache_key(url, settings.client_id, scopes, path)
+        what = (
+            f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}{path}"
+        )
     dir_fd = open_dir(folder, create=False)
     try:
         if key is None:
