@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 from . import _config
 from ._config import CLI_NAMES
-from ._entry import Entry, to_mapping
+from ._entry import MAX_LIFETIME, Entry, to_mapping
 from ._exceptions import ConfigurationError, TokenError
 from ._stdout import Output, OutputError, output_failed, reader_gone
 from ._version import __version__
@@ -265,9 +265,16 @@ def _parser() -> ArgumentParser:
 
 
 def _seconds(text: str) -> int:
-    """`--assume-lifetime`'s value: whole seconds (bounded by the client)."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 12):
-        raise ValueError(f"--assume-lifetime takes whole seconds, not {text[:40]!r}")
+    """`--assume-lifetime`'s value: whole seconds from 1 to MAX_LIFETIME, checked before a
+    cached token is served (the client checks it again)."""
+    if not (
+        text.isascii() and text.isdigit() and len(text) <= 12 and 1 <= int(text) <= MAX_LIFETIME
+    ):
+        import argparse  # only argparse calls this
+
+        raise argparse.ArgumentTypeError(
+            f"takes whole seconds from 1 to {MAX_LIFETIME}, not {text[:40]!r}"
+        )
     return int(text)
 
 
