@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from live_server import LiveServer
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -26,8 +28,11 @@ from screening_eagle_id import (
     AsyncTokenClient,
     ClientCredentials,
     InvalidClientError,
+    RetryPolicy,
     TokenClient,
+    TokenError,
 )
+from screening_eagle_id._telemetry import LABELS, REGISTERED_ERRORS
 
 SPAN = "eagle-id token fetch"
 
@@ -140,13 +145,14 @@ def test_a_fetch_is_a_span_with_its_attributes_and_no_secret(
     assert span.parent is not None
     assert span.parent.span_id == parent.get_span_context().span_id
     assert dict(span.attributes or {}) == {
-        "eagle_id.url": reference_server.url,
+        "eagle_id.url": client.url,
         "eagle_id.client_id": reference_server.client_id,
         "eagle_id.scope": "openid inspect",
         "eagle_id.attempt": 1,
         "eagle_id.refresh_ahead": False,
         "eagle_id.outcome": "ok",
     }
+    assert client.url == reference_server.url + "/api/id/v1/auth/token"
     assert span.status.status_code == StatusCode.UNSET
     exported = otel.spans.get_finished_spans()
     text = json.dumps([json.loads(s.to_json()) for s in exported])
@@ -192,6 +198,65 @@ def test_a_fetch_that_fails_for_good(
     assert span.status.status_code == StatusCode.ERROR
     assert span.events == ()  # no exception event: its text is not exported
     assert otel.total("eagle_id.token.failures", client_id, {"error.type": "invalid_client"}) == 1
+
+
+class ErrorEndpoint:
+    """A MockTransport token endpoint that answers `reply` (status, error code) every time."""
+
+    def __init__(self) -> None:
+        self.reply: tuple[int, object] = (400, "invalid_request")
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        status, error = self.reply
+        return httpx.Response(status, json={"error": error, "error_description": "x"})
+
+
+def _labels(otel: Telemetry, client_id: str) -> set[object]:
+    """Every value of `eagle_id.outcome` and `error.type` exported for `client_id`."""
+    names = ("eagle_id.outcome", "error.type")
+    values: set[object] = set()
+    for span in otel.finished(client_id):
+        values |= {(span.attributes or {}).get(name) for name in names}
+    for metric in (
+        "eagle_id.token.fetches",
+        "eagle_id.token.fetch.duration",
+        "eagle_id.token.failures",
+    ):
+        for point in otel.points(metric, client_id):
+            values |= {point.attributes.get(name) for name in names}
+    return values - {None}
+
+
+def test_outcome_labels_stay_within_a_closed_set_whatever_the_server_says(
+    otel: Telemetry,
+) -> None:
+    client_id = "otel-labels"
+    endpoint = ErrorEndpoint()
+    seen: set[object] = set()
+    with mock_client(endpoint, client_id, retry=RetryPolicy(attempts=2)) as client:
+
+        @settings(max_examples=150, deadline=None)
+        @given(
+            status=st.sampled_from([400, 401, 403, 404, 409, 418, 429, 500, 503, 599]),
+            error=st.one_of(
+                st.text(max_size=900),
+                st.sampled_from(sorted(REGISTERED_ERRORS)),
+                st.integers(),
+                st.none(),
+            ),
+        )
+        def fetch(status: int, error: object) -> None:
+            endpoint.reply = (status, error)
+            with pytest.raises(TokenError):
+                client.fetch_token()
+            seen.add(error)
+
+        fetch()
+    labels = _labels(otel, client_id)
+    assert labels <= LABELS
+    assert len(seen) > len(labels)  # many texts, few series
+    assert "invalid_scope" in labels  # a registered code is kept
+    assert labels & {"4xx", "InvalidRequestError", "ServerError"}  # the rest is grouped
 
 
 def test_refresh_aheads_lock_waits_and_cache_hits(otel: Telemetry, client_id: str) -> None:
