@@ -3,8 +3,8 @@ port: the kind of local stand-in a team runs (a mock IdP at `/token`).
 
 It answers POSTs to `path` only (404 elsewhere), with Basic client authentication, issuing a
 new opaque token per request. `expires_in=None` leaves the field out of its answers, as some
-servers do (RFC 6749 §5.1: RECOMMENDED, not required). `hang=True` accepts connections and
-never answers. Each token request is counted.
+servers do (RFC 6749 §5.1: RECOMMENDED, not required). `hang=N` accepts the first N
+requests and never answers them. Each token request is counted.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class PlainServer:
     client_id: str
     client_secret: str
     expires_in: int | None
-    hang: bool = False
+    hang: int = 0
+    hung: int = 0
     url: str = ""
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,7 +56,10 @@ def _handler(state: PlainServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            if state.hang:
+            with state.lock:
+                hang = state.hung < state.hang
+                state.hung += hang
+            if hang:
                 state.released.wait(60)
                 return
             self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -81,7 +85,7 @@ def start_plain_server(
     client_id: str = "plain-client",
     client_secret: str = "plain-secret-0123456789",
     expires_in: int | None = 3600,
-    hang: bool = False,
+    hang: int = 0,
 ) -> Iterator[PlainServer]:
     """Serve until the block exits."""
     state = PlainServer(path, client_id, client_secret, expires_in, hang)

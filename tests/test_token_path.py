@@ -4,6 +4,9 @@ against one nobody here wrote (django-oauth-toolkit, token endpoint at `/o/token
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,3 +236,33 @@ def test_eagle_id_token_from_django_oauth_toolkit(
     assert status == 0
     assert first.strip()
     assert run(*argv) == (0, first)  # cached: django-oauth-toolkit issues a new one per request
+
+
+@pytest.mark.slow
+def test_eagle_id_token_says_once_what_it_waits_for(tmp_path: Path) -> None:
+    # The first request is accepted and never answered (until its 10 s timeout): after a few
+    # seconds the command says so, once, then the retry gets the token.
+    with start_plain_server("/token", hang=1) as server:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "EAGLE_ID_CLIENT_ID": server.client_id,
+            "EAGLE_ID_CLIENT_SECRET": server.client_secret,
+        }
+        argv = ["token", "--url", server.url, "--token-path", "/token", "--scope", "read"]
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "eagle-id"), *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"eagle-id: still waiting for {server.url}/token: no answer yet")
+    assert "try 1 of at most 4" in line
+    assert server.client_secret not in done.stderr
+    assert server.requests == 1  # the hung request is not counted: it was never answered

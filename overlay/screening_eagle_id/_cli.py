@@ -307,33 +307,12 @@ def _token(args: SimpleNamespace, out: TextIO) -> int:
             url, settings.client_id, settings.client_secret, scopes, token_path=path
         )
     if entry is None:
-        entry = _from_the_client(args, settings, (url, path), scopes)
+        from ._tokenfetch import from_the_client
+
+        cache = CACHE_KINDS[args.cache]()
+        entry = from_the_client(args, settings, (url, path), scopes, cache)
     out.write(_token_text(entry, as_json=args.json))
     return 0
-
-
-def _from_the_client(
-    args: SimpleNamespace,
-    settings: _config.Settings,
-    endpoint: tuple[str, str],
-    scopes: tuple[str, ...],
-) -> Entry:
-    """The full client: adopts a cached token, else fetches (always, with --refresh)."""
-    from ._client import TokenClient
-    from ._credentials import ClientCredentials
-
-    cache = CACHE_KINDS[args.cache]()
-    with TokenClient(
-        endpoint[0],
-        ClientCredentials(settings.client_id, settings.client_secret),
-        scope=scopes,
-        cache=cache,
-        allow_insecure_http=args.allow_insecure_http,
-        token_path=endpoint[1],
-        assume_lifetime=args.assume_lifetime,
-    ) as tokens:
-        token = tokens.fetch_token() if args.refresh else tokens.get_token()
-    return token.to_entry()
 
 
 def _token_text(entry: Entry, *, as_json: bool) -> str:

@@ -227,6 +227,7 @@ class TokenClient(_TokenClientBase):
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._attempt = 0  # the try of the endpoint under way or last made (for `eagle-id`)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -248,6 +249,7 @@ class TokenClient(_TokenClientBase):
         """Carry out one effect of the engine, blocking."""
         match effect:
             case fx.Send(anchor=anchor, wall=wall, attempt=attempt, ahead=ahead):
+                self._attempt = attempt
                 with _telemetry.fetch_span(self, attempt, ahead=ahead) as outcome:
                     return outcome(self._endpoint.send(anchor, wall))
             case fx.Acquire(wait=wait):
