@@ -25,6 +25,7 @@ from screening_eagle_id import (
     TokenClient,
     _cli,
 )
+from screening_eagle_id._credentials import load_profile
 from screening_eagle_id._entry import cache_key
 
 SPEC_PATH = "/api/id/v1/auth/token"
@@ -174,6 +175,7 @@ def test_a_profiles_token_path_goes_with_its_url(
     )
     path.chmod(0o600)
     assert TokenClient().url == "https://idp.example.com/connect/token"
+    assert load_profile().token_path == "/connect/token"
     # Another URL (an argument) does not take the profile's path.
     assert TokenClient("https://other.example.com").url == f"https://other.example.com{SPEC_PATH}"
 

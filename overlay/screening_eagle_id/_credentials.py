@@ -95,12 +95,14 @@ def basic_value(client_id: str, client_secret: str, client_auth: ClientAuth = "b
 
 @frozen
 class Profile:
-    """One table of the credentials file: credentials plus optional `url` and `scope`."""
+    """One table of the credentials file: credentials plus optional `url`, `scope` and
+    `token_path` (used with the profile's `url`)."""
 
     name: str
     credentials: ClientCredentials
     url: str | None = None
     scope: str | None = None
+    token_path: str | None = None
 
 
 def load_profile(
@@ -119,6 +121,7 @@ def load_profile(
         client_id = "..."
         client_secret = "..."
         scope = "openid email"
+        token_path = "/oauth2/token"   # optional: the spec's /api/id/v1/auth/token otherwise
     """
     raw = _config.read_profile(name, path=path, environ=environ)
     return Profile(
@@ -126,6 +129,7 @@ def load_profile(
         credentials=ClientCredentials(raw.values["client_id"], raw.values["client_secret"]),
         url=raw.values.get("url"),
         scope=raw.values.get("scope"),
+        token_path=raw.values.get("token_path"),
     )
 
 
