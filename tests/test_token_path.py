@@ -268,3 +268,27 @@ def test_eagle_id_token_says_once_what_it_waits_for(tmp_path: Path) -> None:
     assert "try 1 of at most 4" in line
     assert server.client_secret not in done.stderr
     assert server.requests == 1  # the hung request is not counted: it was never answered
+
+
+def test_a_bad_token_path_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    creds = ClientCredentials("i", "s")
+    monkeypatch.setenv("EAGLE_ID_TOKEN_PATH", "/a?b")
+    with pytest.raises(ConfigurationError, match=r"^EAGLE_ID_TOKEN_PATH may hold only"):
+        TokenClient("https://id.example.com", creds, scope="openid")
+    monkeypatch.setenv("EAGLE_ID_CLIENT_ID", "i")
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "s")
+    assert run("token", "--url", "https://id.example.com", "--scope", "o")[0] == 2
+    assert "eagle-id: EAGLE_ID_TOKEN_PATH may hold only" in capsys.readouterr().err
+    monkeypatch.delenv("EAGLE_ID_TOKEN_PATH")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "eagle-id" / "credentials.toml"
+    path.parent.mkdir()
+    path.write_text(
+        '[p]\nurl = "https://idp.example.com"\ntoken_path = "token"\n'
+        'client_id = "i"\nclient_secret = "s"\nscope = "openid"\n'
+    )
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError, match=r"^token_path of profile 'p' in .* must be"):
+        TokenClient(profile="p")

@@ -262,7 +262,7 @@ def resolve(
 
     `token_path` (None: the spec's) comes from the argument, then `EAGLE_ID_TOKEN_PATH`, then
     the profile's `token_path`, but only when the URL came from the profile too: a profile's
-    path belongs to its URL. Not checked here (`check_token_path()` does)."""
+    path belongs to its URL. Checked here (`check_token_path()`), naming where it came from."""
     env = os.environ if environ is None else environ
     use_env = profile is None
     found: list[RawProfile] = []
@@ -300,14 +300,18 @@ def resolve(
         raise ConfigurationError("client_id is empty")
     if not client_secret:
         raise ConfigurationError(f"client_secret is empty for client {client_id!r}")
+    path_from = names.get("token_path") or "token_path"
     if token_path is None and use_env:
-        token_path = env.get(ENV_TOKEN_PATH) or None
+        token_path, path_from = env.get(ENV_TOKEN_PATH) or None, ENV_TOKEN_PATH
     if url is None:
         url = (env.get(ENV_URL) if use_env else None) or from_profile("url")
         if not url:
             raise looked("token endpoint URL", "url", ENV_URL)
         if token_path is None and found and found[0].values.get("url") == url:
             token_path = found[0].values.get("token_path")
+            path_from = f"token_path of profile {found[0].name!r} in {found[0].path}"
+    if token_path is not None:
+        check_token_path(token_path, path_from)
     if scope is None:
         scope = (env.get(ENV_SCOPE) if use_env else None) or from_profile("scope")
         if not scope:
@@ -330,12 +334,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_token_path(path: object, names: Mapping[str, str | None] = API_NAMES) -> str:
+def check_token_path(path: object, name: str = "token_path") -> str:
     """`path` if it is a usable token path, else ConfigurationError: an absolute URL path
     (`/o/token/`, kept exactly, a trailing slash too) of at most MAX_TOKEN_PATH characters,
     made of RFC 3986 path characters: no query or fragment, no space or control character,
-    no `.` or `..` segment (also percent-encoded), no `//` at the start."""
-    name = names.get("token_path") or "token_path"
+    no `.` or `..` segment (also percent-encoded), no `//` at the start. `name` is how
+    messages call it."""
     if not isinstance(path, str):
         raise ConfigurationError(f"{name} must be a string, not {type(path).__name__}")
     shown = repr(path[:80]) + ("..." if len(path) > 80 else "")
@@ -406,7 +410,7 @@ def endpoint_of(
 ) -> tuple[str, str]:
     """(canonical base URL, checked token path) of `settings`, as the token client makes them."""
     path = TOKEN_PATH if settings.token_path is None else settings.token_path
-    path = check_token_path(path, names)
+    path = check_token_path(path, names.get("token_path") or "token_path")
     url = canonical_url(
         settings.url, allow_insecure_http=allow_insecure_http, names=names, token_path=path
     )
