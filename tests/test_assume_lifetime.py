@@ -64,6 +64,27 @@ def test_the_token_is_cached_for_the_assumed_lifetime(plain: PlainServer) -> Non
         assert plain.requests == 2
 
 
+@pytest.mark.parametrize("assumed", [None, 120])
+def test_a_null_expires_in_is_a_missing_one(assumed: int | None) -> None:
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        body = {"access_token": "t", "token_type": "Bearer", "expires_in": None}
+        return httpx.Response(200, json=body)
+
+    with TokenClient(
+        "https://id.example.com",
+        ClientCredentials("i", "s"),
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(endpoint)),
+        assume_lifetime=assumed,
+    ) as tc:
+        if assumed is None:
+            with pytest.raises(TokenError, match="assume_lifetime=SECONDS"):
+                tc.get_token()
+        else:
+            token = tc.get_token()
+            assert (token.expires_at - token.issued_at).total_seconds() == assumed
+
+
 def test_the_assumed_lifetime_only_fills_a_missing_expires_in() -> None:
     with (
         start_plain_server("/token", expires_in=60) as server,

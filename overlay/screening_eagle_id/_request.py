@@ -29,6 +29,7 @@ from ._deadline import DeadlineTransport, deadline, env_proxy_for
 from ._entry import MAX_LIFETIME
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
+    NO_LIFETIME,
     error_fields,
     error_for_status,
     error_from_body,
@@ -309,15 +310,27 @@ class Endpoint:
                 error_description=detail,
             )
 
+    def token_of(self, data: dict[str, Any], wall: float) -> Token:
+        """The token in a 200 body; an `expires_in` that is absent or null is `assume_lifetime`
+        when the client has one (else refused, naming the option)."""
+        if data.get("expires_in") is None:
+            if self.assume_lifetime is None:
+                raise TokenError(
+                    f"200 OK from {self.url} but not a usable token response: {NO_LIFETIME}",
+                    status_code=200,
+                    error="invalid_response",
+                    error_description=NO_LIFETIME,
+                )
+            data = {**data, "expires_in": self.assume_lifetime}
+        return parse_token_response(data, requested_scope=self.scope, issued_at=wall)
+
     def _interpret_parsed(
         self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
     ) -> Token:
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
-                parsed.to_dict(), requested_scope=self.scope, issued_at=wall
-            )
+            return self.token_of(parsed.to_dict(), wall)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())
@@ -353,11 +366,7 @@ def _unparseable(endpoint: Endpoint, wall: float) -> Token | TokenError | None:
             body = None
         if isinstance(body, dict) and "expires_in" not in body:
             try:
-                return parse_token_response(
-                    {**body, "expires_in": endpoint.assume_lifetime},
-                    requested_scope=endpoint.scope,
-                    issued_at=wall,
-                )
+                return endpoint.token_of(body, wall)
             except TokenError as exc:
                 return exc
     return error_from_body(

@@ -25,6 +25,7 @@ from ._exceptions import (
 Clean = Callable[[str], str]
 
 __all__ = [
+    "NO_LIFETIME",
     "Clean",
     "error_fields",
     "error_for_status",
@@ -48,6 +49,12 @@ _HINTS: dict[type[TokenError], str] = {
 }
 
 _SNIPPET = 120
+
+#: Why a 200 without `expires_in` is refused, and what to do about it.
+NO_LIFETIME = (
+    "missing expires_in (the server states no lifetime; to use its tokens, say how long to "
+    "assume: assume_lifetime=SECONDS, or --assume-lifetime on the command line)"
+)
 
 
 def _no_secrets(text: str) -> str:
@@ -160,10 +167,7 @@ def error_from_body(
             missing = [key for key in required if key not in body]
             problem = f"missing {', '.join(missing)}" if missing else "malformed token fields"
             if missing == ["expires_in"]:
-                problem += (
-                    " (the server states no lifetime; to use its tokens, say how long to "
-                    "assume: assume_lifetime=SECONDS, or --assume-lifetime on the command line)"
-                )
+                problem = NO_LIFETIME
         return TokenError(
             f"200 OK from {url} but not a usable token response: {problem}",
             status_code=200,
