@@ -27,6 +27,8 @@ from screening_eagle_id import (
 )
 from screening_eagle_id._credentials import load_profile
 from screening_eagle_id._entry import cache_key
+from screening_eagle_id._filecache import FileCache
+from screening_eagle_id._quick import cached_entry
 
 SPEC_PATH = "/api/id/v1/auth/token"
 
@@ -292,3 +294,22 @@ def test_a_bad_token_path_names_where_it_came_from(
     path.chmod(0o600)
     with pytest.raises(ConfigurationError, match=r"^token_path of profile 'p' in .* must be"):
         TokenClient(profile="p")
+
+
+def test_the_quick_path_finds_the_entry_under_the_same_key(
+    plain: PlainServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cache"
+    with TokenClient(
+        plain.url,
+        _creds(plain),
+        scope="read",
+        token_path="/oauth2/token",
+        cache=FileCache(folder),
+    ) as tc:
+        token = tc.get_token()
+    args = (plain.url, plain.client_id, plain.client_secret, ["read"])
+    quick = cached_entry(*args, folder=folder, token_path="/oauth2/token")
+    assert quick is not None
+    assert quick.access_token == token.access_token
+    assert cached_entry(*args, folder=folder) is None  # the spec's path: another endpoint
