@@ -30,6 +30,7 @@ __all__ = [
     "SPECIAL_CLIENT_SECRET",
     "TOKEN_PATH",
     "install",
+    "installer",
     "serve",
 ]
 
@@ -52,7 +53,8 @@ INSTALL_TIMEOUT = 90.0
 START_TIMEOUT = 30.0
 
 
-def _installer() -> ModuleType:
+def installer() -> ModuleType:
+    """benchmarks/_oidc.py, the installer the bench uses too."""
     # benchmarks/ runs from the checkout, not installed: loaded from its file.
     path = HERE.parent / "benchmarks" / "_oidc.py"
     spec = importlib.util.spec_from_file_location("_eagle_bench_oidc", path)
@@ -66,9 +68,7 @@ def _installer() -> ModuleType:
 def install() -> tuple[Path | None, str]:
     """(the folder oidc-provider is installed in, or None; why not)."""
     folder: Path | None
-    folder, note = _installer().ensure_oidc_provider(
-        cache_home=_CACHE_HOME, timeout=INSTALL_TIMEOUT
-    )
+    folder, note = installer().ensure_oidc_provider(cache_home=_CACHE_HOME, timeout=INSTALL_TIMEOUT)
     return folder, note
 
 
