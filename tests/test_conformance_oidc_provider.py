@@ -137,6 +137,7 @@ def _expected(profile: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # the first one may install oidc-provider (INSTALL_TIMEOUT)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_exact_verdicts_against_oidc_provider(
     oidc_provider: str,
@@ -173,3 +174,14 @@ def test_exact_verdicts_against_oidc_provider(
         basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
         for form in (secret, quote_plus(secret), basic):
             assert not any(form in text for text in reports), form
+
+
+def test_a_wrong_secret_exits_2_could_not_run(
+    oidc_provider: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # oidc-provider answers 401 invalid_client with `WWW-Authenticate: Basic realm=…`.
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", "not-" + CLIENT_SECRET)
+    argv = ["--url", oidc_provider, "--token-path", TOKEN_PATH, "--client-id", CLIENT_ID]
+    assert main([*argv, "--no-schemathesis"]) == 2
+    err = capsys.readouterr().err
+    assert f"the server answered 401 invalid_client for {CLIENT_ID}: check the id and secret" in err
