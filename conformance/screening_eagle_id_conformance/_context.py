@@ -90,12 +90,12 @@ class RecordingProber(Prober):
     large bodies are not retained past the probe that read them.
     """
 
-    KEEP = 4
+    # Distinct behaviours kept (one exchange each, with how often it was seen).
+    KEEP = 8
 
     def __init__(self, target: Target) -> None:
         super().__init__(target)
-        self.unchallenged: list[Exchange] = []
-        self.unchallenged_count = 0
+        self.unchallenged: dict[str, tuple[Exchange, int]] = {}
 
     def send(
         self,
@@ -116,9 +116,10 @@ class RecordingProber(Prober):
         )
         reply = exchange.reply
         if reply is not None and challenge_missing(reply.status, reply.header("www-authenticate")):
-            self.unchallenged_count += 1
-            if len(self.unchallenged) < self.KEEP:
-                self.unchallenged.append(exchange)
+            behaviour = exchange.behaviour()
+            seen, count = self.unchallenged.get(behaviour, (exchange, 0))
+            if behaviour in self.unchallenged or len(self.unchallenged) < self.KEEP:
+                self.unchallenged[behaviour] = (seen, count + 1)
         return exchange
 
 

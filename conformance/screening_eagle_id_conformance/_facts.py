@@ -51,7 +51,8 @@ class Facts:
     def answer(self) -> str:
         """`501 error='unsupported_grant_type'`, or `500 error=None (an empty body)`."""
         text = f"{self.status} error={self.error!r}"
-        return f"{text} ({self.body})" if self.body else text
+        # What an error's body was instead of an `error`; a success's body is no error body.
+        return f"{text} ({self.body})" if self.body and self.status >= 400 else text
 
 
 def expected_got(expected: str, reply: Reply, why: str = "") -> str:

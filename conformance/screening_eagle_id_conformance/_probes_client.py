@@ -266,10 +266,8 @@ def probe_every_401(ctx: Context) -> None:
         raise NotApplicable("the replies of the other checks were not recorded")
     if not prober.unchallenged:
         return
-    first = prober.unchallenged[0]
-    requests = sorted({e.behaviour().split(" → ")[0] for e in prober.unchallenged})
-    raise Failed(
-        f"{CHALLENGE_MISSING}: {prober.unchallenged_count} such 401s, e.g. to "
-        + "; ".join(requests),
-        first,
-    )
+    ranked = sorted(prober.unchallenged.items(), key=lambda item: -item[1][1])
+    first = ranked[0][1][0]
+    total = sum(count for _, count in prober.unchallenged.values())
+    requests = "; ".join(behaviour.split(" → ")[0] for behaviour, _ in ranked)
+    raise Failed(f"{CHALLENGE_MISSING}: {total} such 401s, to {requests}", first)
