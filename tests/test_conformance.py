@@ -548,3 +548,36 @@ def test_a_run_where_no_fuzzed_request_got_a_token_fails() -> None:
     engine = next(r for r in results if r.name == "schemathesis/run")
     assert engine.outcome is Outcome.FAILED
     assert "got a 2xx" in engine.detail
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_command_line_takes_a_disallowed_scope(
+    broken_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    argv = ["--url", f"{broken_url}/broken/disallowed-scope-granted-silently"]
+    argv += ["--client-id", DEMO_CLIENT_ID, "--no-schemathesis", "--junit", str(tmp_path / "j")]
+    if how == "flag":
+        argv += ["--disallowed-scope", DISALLOWED]
+    else:
+        monkeypatch.setenv("EAGLE_ID_DISALLOWED_SCOPE", DISALLOWED)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    verdicts = {
+        line.split()[1]: line.split()[0]
+        for line in out.splitlines()
+        if line[:4] in ("PASS", "FAIL", "WARN", "N/A ")
+    }
+    assert verdicts["disallowed-scope"] == "FAIL"
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=st.integers(min_value=100, max_value=599), body=st.binary(max_size=300))
+def test_the_facts_of_any_reply_are_read_without_raising(status: int, body: bytes) -> None:
+    facts = _checks.Facts.of(Reply(status, {}, body))
+    assert facts.status == status
+    assert facts.answer().startswith(f"{status} error=")
