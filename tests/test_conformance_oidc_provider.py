@@ -164,6 +164,8 @@ def test_exact_verdicts_against_oidc_provider(
     assert status == 1  # an RFC MUST fails under either profile
     by_name = {check["check"]: check for check in report["checks"]}
     assert by_name["invalid-client"]["got"] == "400 error='invalid_request'"
+    # 400 is an allowed status for no credentials: the message blames the code, not the status.
+    assert "or 400 as RFC 6749 §5.2 allows" in by_name["invalid-client"]["message"]
     assert by_name["malformed-basic"]["got"] == "400 error='invalid_request'"
     assert by_name["cache-headers"]["got"] == "200 error=None"
     # Neither secret reaches any report, raw, form-urlencoded or inside a Basic header.
