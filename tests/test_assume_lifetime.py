@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plain_oauth_server import PlainServer, start_plain_server
 from resource_server import start_resource_server
 from screening_eagle_id import (
@@ -155,3 +157,22 @@ def test_eagle_id_token_assume_lifetime(
         assert status == 2
         assert "assume-lifetime" in capsys.readouterr().err.replace("_", "-")
     assert plain.requests == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=5), st.none()))
+def test_an_assumed_lifetime_is_whole_seconds_within_bounds_or_refused(value: object) -> None:
+    def build() -> TokenClient:
+        return TokenClient(
+            "https://id.example.com",
+            ClientCredentials("i", "s"),
+            scope="openid",
+            assume_lifetime=value,  # type: ignore[arg-type]
+        )
+
+    if value is None or (type(value) is int and 1 <= value <= MAX_LIFETIME):
+        build()
+        return
+    with pytest.raises(ConfigurationError, match="assume_lifetime must be whole seconds") as caught:
+        build()
+    assert len(str(caught.value)) <= 200  # an absurd value is not echoed whole
