@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -176,3 +177,33 @@ def test_an_assumed_lifetime_is_whole_seconds_within_bounds_or_refused(value: ob
     with pytest.raises(ConfigurationError, match="assume_lifetime must be whole seconds") as caught:
         build()
     assert len(str(caught.value)) <= 200  # an absurd value is not echoed whole
+
+
+def test_the_lifetime_comes_from_the_environment_or_the_urls_profile(
+    plain: PlainServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_ASSUME_LIFETIME", "240")
+    with _client(plain) as tc:
+        token = tc.get_token()
+    assert (token.expires_at - token.issued_at).total_seconds() == 240
+    monkeypatch.setenv("EAGLE_ID_ASSUME_LIFETIME", "4h")
+    with pytest.raises(ConfigurationError, match=r"^EAGLE_ID_ASSUME_LIFETIME must be whole"):
+        _client(plain)
+    monkeypatch.delenv("EAGLE_ID_ASSUME_LIFETIME")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "eagle-id" / "credentials.toml"
+    path.parent.mkdir()
+    path.write_text(
+        f'[default]\nurl = "{plain.url}"\ntoken_path = "/token"\nassume_lifetime = 180\n'
+        f'client_id = "{plain.client_id}"\nclient_secret = "{plain.client_secret}"\n'
+        'scope = "read"\n'
+    )
+    path.chmod(0o600)
+    with TokenClient() as tc:
+        token = tc.get_token()
+    assert (token.expires_at - token.issued_at).total_seconds() == 180
+    status = _cli.main(["token"], out=io.StringIO())  # the command line reads it too
+    assert status == 0
+    path.write_text(path.read_text().replace("180", '"180"'))
+    with pytest.raises(ConfigurationError, match=r"assume_lifetime of profile .* not an integer"):
+        TokenClient()

@@ -162,7 +162,7 @@ def _token_arguments(token: ArgumentParser) -> ArgumentParser:
         type=_seconds,
         metavar="SECONDS",
         help="accept a token response without expires_in and cache its token this long "
-        "(refused by default)",
+        "(default $EAGLE_ID_ASSUME_LIFETIME, then the profile's with its URL; else refused)",
     )
     token.add_argument(
         "--allow-insecure-http",
@@ -285,6 +285,7 @@ def _settings(args: SimpleNamespace) -> _config.Settings:
         None,
         args.scope,
         token_path=args.token_path,
+        assume_lifetime=getattr(args, "assume_lifetime", None),
         profile=args.profile,
         names=CLI_NAMES,
     )

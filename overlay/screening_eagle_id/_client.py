@@ -75,6 +75,7 @@ class _TokenClientBase(TokenEngine):
             credentials,
             scope if scope is None or isinstance(scope, str) else " ".join(scope),
             token_path=token_path,
+            assume_lifetime=assume_lifetime,
             profile=profile,
         )
         self._token_path = check_token_path(
@@ -110,7 +111,7 @@ class _TokenClientBase(TokenEngine):
             type(self).__name__,
             max_response_bytes,
             partial(scrub, secrets=secret_forms(config.credentials.client_id, secret)),
-            assume_lifetime,
+            config.assume_lifetime,
         )
         self._endpoint.plug(http_client, verify, is_async=is_async)
 
@@ -181,9 +182,9 @@ class TokenClient(_TokenClientBase):
 
     `token_path` (default `EAGLE_ID_TOKEN_PATH`, the profile's with its URL, else the spec's
     `/api/id/v1/auth/token`) is where the endpoint is under `base_url`, for any OAuth 2.0
-    server (`"/oauth2/token"`). `assume_lifetime` (seconds): accept a token response without
-    `expires_in` and cache its token that long (refused by default: RFC 6749 §5.1 only
-    recommends the field).
+    server (`"/oauth2/token"`). `assume_lifetime` (seconds; default `EAGLE_ID_ASSUME_LIFETIME`,
+    the profile's with its URL): accept a token response without `expires_in` and cache its
+    token that long (refused by default: RFC 6749 §5.1 only recommends the field).
     """
 
     def __init__(

@@ -20,7 +20,7 @@ import stat
 import sys
 from collections.abc import Iterable, Mapping
 
-from ._entry import SPEC_TOKEN_PATH
+from ._entry import MAX_LIFETIME, SPEC_TOKEN_PATH
 from ._exceptions import ConfigurationError, InsecureTransportError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
@@ -31,6 +31,7 @@ __all__ = [
     "API_NAMES",
     "CLI_NAMES",
     "DEFAULT_PROFILE",
+    "ENV_ASSUME_LIFETIME",
     "ENV_CLIENT_ID",
     "ENV_CLIENT_SECRET",
     "ENV_PROFILE",
@@ -41,6 +42,7 @@ __all__ = [
     "RawProfile",
     "Settings",
     "canonical_url",
+    "check_assume_lifetime",
     "check_token_path",
     "credentials_path",
     "endpoint_of",
@@ -56,6 +58,7 @@ ENV_CLIENT_SECRET = "EAGLE_ID_CLIENT_SECRET"  # noqa: S105 - a variable name, no
 ENV_SCOPE = "EAGLE_ID_SCOPE"
 ENV_PROFILE = "EAGLE_ID_PROFILE"
 ENV_TOKEN_PATH = "EAGLE_ID_TOKEN_PATH"  # noqa: S105 - a variable name, not a secret
+ENV_ASSUME_LIFETIME = "EAGLE_ID_ASSUME_LIFETIME"
 DEFAULT_PROFILE = "default"
 
 #: The token endpoint's path in `openapi.yaml`, the default `token_path`: a URL ending with
@@ -74,6 +77,7 @@ API_NAMES: Mapping[str, str | None] = {
     "credentials": "credentials argument",
     "scope": "scope argument",
     "token_path": "token_path",
+    "assume_lifetime": "assume_lifetime",
     "insecure": "pass allow_insecure_http=True",
 }
 CLI_NAMES: Mapping[str, str | None] = {
@@ -81,6 +85,7 @@ CLI_NAMES: Mapping[str, str | None] = {
     "credentials": None,
     "scope": "--scope option",
     "token_path": "--token-path",
+    "assume_lifetime": "--assume-lifetime",
     "insecure": "pass --allow-insecure-http",
 }
 
@@ -190,6 +195,12 @@ def read_profile(
             f"{name} in {path} is {_toml_type(table)}, not a profile table ([{name}])"
         )
     values: dict[str, str] = {}
+    lifetime = table.get("assume_lifetime")
+    if lifetime is not None:
+        where = f"assume_lifetime of profile {name!r} in {path}"
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int):
+            raise ConfigurationError(f"{where} is {_toml_type(lifetime)}, not an integer")
+        values["assume_lifetime"] = str(check_assume_lifetime(lifetime, where))
     for key in _PROFILE_KEYS:
         value = table.get(key)
         if value is not None and not isinstance(value, str):
@@ -220,10 +231,18 @@ def _toml_type(value: object) -> str:
 class Settings:
     """What a token client needs: `url`, `client_id`, `client_secret`, `scope` (raw strings,
     every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms),
-    `token_path` (None: the spec's; see `check_token_path()`) and `profile`, the profile that
-    supplied any of them, if one did."""
+    `token_path` (None: the spec's; see `check_token_path()`), `assume_lifetime` (None: none)
+    and `profile`, the profile that supplied any of them, if one did."""
 
-    __slots__ = ("client_id", "client_secret", "profile", "scope", "token_path", "url")
+    __slots__ = (
+        "assume_lifetime",
+        "client_id",
+        "client_secret",
+        "profile",
+        "scope",
+        "token_path",
+        "url",
+    )
 
     def __init__(
         self,
@@ -233,9 +252,11 @@ class Settings:
         scope: str,
         profile: RawProfile | None = None,
         token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         self.url, self.client_id, self.client_secret = url, client_id, client_secret
         self.scope, self.profile, self.token_path = scope, profile, token_path
+        self.assume_lifetime = assume_lifetime
 
     def __repr__(self) -> str:  # never the secret
         return (
@@ -251,6 +272,7 @@ def resolve(
     scope: str | None,
     *,
     token_path: str | None = None,
+    assume_lifetime: int | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
     names: Mapping[str, str | None] = API_NAMES,
@@ -262,7 +284,8 @@ def resolve(
 
     `token_path` (None: the spec's) comes from the argument, then `EAGLE_ID_TOKEN_PATH`, then
     the profile's `token_path`, but only when the URL came from the profile too: a profile's
-    path belongs to its URL. Checked here (`check_token_path()`), naming where it came from."""
+    path belongs to its URL. Checked here (`check_token_path()`), naming where it came from.
+    `assume_lifetime` likewise: the argument, `EAGLE_ID_ASSUME_LIFETIME`, the URL's profile."""
     env = os.environ if environ is None else environ
     use_env = profile is None
     found: list[RawProfile] = []
@@ -312,11 +335,19 @@ def resolve(
             path_from = f"token_path of profile {found[0].name!r} in {found[0].path}"
     if token_path is not None:
         check_token_path(token_path, path_from)
+    if assume_lifetime is not None:
+        check_assume_lifetime(assume_lifetime, names.get("assume_lifetime") or "assume_lifetime")
+    elif use_env and env.get(ENV_ASSUME_LIFETIME):
+        text = env[ENV_ASSUME_LIFETIME]
+        assume_lifetime = check_assume_lifetime(text, ENV_ASSUME_LIFETIME, text=True)
+    elif found and found[0].values.get("url") == url and "assume_lifetime" in found[0].values:
+        assume_lifetime = int(found[0].values["assume_lifetime"])  # checked when read
     if scope is None:
         scope = (env.get(ENV_SCOPE) if use_env else None) or from_profile("scope")
         if not scope:
             raise looked("scope", "scope", ENV_SCOPE)
-    return Settings(url, client_id, client_secret, scope, found[0] if found else None, token_path)
+    profile_used = found[0] if found else None
+    return Settings(url, client_id, client_secret, scope, profile_used, token_path, assume_lifetime)
 
 
 def is_loopback(host: str) -> bool:
@@ -332,6 +363,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_assume_lifetime(
+    value: object, name: str = "assume_lifetime", *, text: bool = False
+) -> int:
+    """`value` if it is a usable lifetime to assume: whole seconds (an int; with `text`, as
+    from the environment, its decimal digits), 1 s to MAX_LIFETIME (10 years); else
+    ConfigurationError."""
+    if text and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value[:12]) if len(value) <= 12 else MAX_LIFETIME + 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIFETIME:
+        shown = repr(value)[:40]
+        raise ConfigurationError(
+            f"{name} must be whole seconds from 1 to {MAX_LIFETIME} (10 years), not {shown}"
+        )
+    return value
 
 
 def check_token_path(path: object, name: str = "token_path") -> str:

@@ -141,6 +141,7 @@ class ResolvedConfig:
     credentials: ClientCredentials
     scope: str
     token_path: str | None = None
+    assume_lifetime: int | None = None
 
 
 def resolve_config(
@@ -149,6 +150,7 @@ def resolve_config(
     scope: str | None,
     *,
     token_path: str | None = None,
+    assume_lifetime: int | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ResolvedConfig:
@@ -157,7 +159,8 @@ def resolve_config(
     then the profile (`profile`, `$EAGLE_ID_PROFILE` or "default"). Naming a `profile`
     explicitly skips the environment. The profile file is read only when something is missing;
     a broken one (invalid TOML, a value of the wrong type) is reported as such. `token_path`:
-    the argument, `EAGLE_ID_TOKEN_PATH`, or the profile's when its URL is used (None: the spec's).
+    the argument, `EAGLE_ID_TOKEN_PATH`, or the profile's when its URL is used (None: the spec's);
+    `assume_lifetime` alike (`EAGLE_ID_ASSUME_LIFETIME`; None: none).
     """
     settings = _config.resolve(
         url,
@@ -165,6 +168,7 @@ def resolve_config(
         credentials.client_secret if credentials is not None else None,
         scope,
         token_path=token_path,
+        assume_lifetime=assume_lifetime,
         profile=profile,
         environ=environ,
     )
@@ -175,4 +179,5 @@ def resolve_config(
         credentials=credentials,
         scope=settings.scope,
         token_path=settings.token_path,
+        assume_lifetime=settings.assume_lifetime,
     )

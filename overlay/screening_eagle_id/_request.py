@@ -24,9 +24,9 @@ from screening_eagle_id_client.api.auth import generate_auth_access_token
 from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
 from screening_eagle_id_client.types import Response
 
+from ._config import check_assume_lifetime
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
 from ._deadline import DeadlineTransport, deadline, env_proxy_for
-from ._entry import MAX_LIFETIME
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     NO_LIFETIME,
@@ -58,19 +58,6 @@ _last_response: contextvars.ContextVar[httpx.Response | None] = contextvars.Cont
 def _check_max_response_bytes(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"max_response_bytes must be a positive int, not {value!r}")
-    return value
-
-
-def check_assume_lifetime(value: int | None) -> int | None:
-    """`value` if it is a usable `assume_lifetime` (None, or whole seconds from 1 to
-    MAX_LIFETIME), else ConfigurationError."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIFETIME:
-        raise ConfigurationError(
-            f"assume_lifetime must be whole seconds from 1 to {MAX_LIFETIME} (10 years), "
-            f"not {value!r}"[:200]
-        )
     return value
 
 
@@ -172,7 +159,9 @@ class Endpoint:
         self.token_path = token_path
         #: The token endpoint's URL, as requested (and named in messages).
         self.url = base_url + token_path
-        self.assume_lifetime = check_assume_lifetime(assume_lifetime)
+        self.assume_lifetime = (
+            None if assume_lifetime is None else check_assume_lifetime(assume_lifetime)
+        )
         self._basic = basic
         self.body = body
         self.scope = scope

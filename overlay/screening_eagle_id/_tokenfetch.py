@@ -34,7 +34,7 @@ def from_the_client(
         cache=cache,
         allow_insecure_http=args.allow_insecure_http,
         token_path=endpoint[1],
-        assume_lifetime=args.assume_lifetime,
+        assume_lifetime=settings.assume_lifetime,
     ) as tokens:
         notice = waiting_notice(tokens)
         try:
