@@ -452,6 +452,8 @@ def test_the_full_url_and_the_base_url_share_one_cache_entry(
         ["--scope", ""],
         ["--cache", "memory", "--json"],
         ["--cache", "file"],
+        ["--url", "https://id.example.com", "--token-path", "/o/token/"],
+        ["--assume-lifetime", "60", "--json"],
         ["--cache", "disk"],
         ["--json", "--json"],
         ["--scope", "a", "--scope", "b"],
