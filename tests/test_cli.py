@@ -454,6 +454,8 @@ def test_the_full_url_and_the_base_url_share_one_cache_entry(
         ["--cache", "file"],
         ["--url", "https://id.example.com", "--token-path", "/o/token/"],
         ["--assume-lifetime", "60", "--json"],
+        ["--assume-lifetime", "0"],
+        ["--assume-lifetime", "1e3"],
         ["--cache", "disk"],
         ["--json", "--json"],
         ["--scope", "a", "--scope", "b"],

@@ -267,15 +267,20 @@ def _parser() -> ArgumentParser:
 def _seconds(text: str) -> int:
     """`--assume-lifetime`'s value: whole seconds from 1 to MAX_LIFETIME, checked before a
     cached token is served (the client checks it again)."""
-    if not (
-        text.isascii() and text.isdigit() and len(text) <= 12 and 1 <= int(text) <= MAX_LIFETIME
-    ):
+    seconds = _whole_seconds(text)
+    if seconds is None:
         import argparse  # only argparse calls this
 
         raise argparse.ArgumentTypeError(
             f"takes whole seconds from 1 to {MAX_LIFETIME}, not {text[:40]!r}"
         )
-    return int(text)
+    return seconds
+
+
+def _whole_seconds(text: str) -> int | None:
+    if text.isascii() and text.isdigit() and len(text) <= 12 and 1 <= int(text) <= MAX_LIFETIME:
+        return int(text)
+    return None
 
 
 def _settings(args: SimpleNamespace) -> _config.Settings:
@@ -335,6 +340,7 @@ _VALUED = {
     "--profile": "profile",
     "--cache": "cache",
     "--token-path": "token_path",
+    "--assume-lifetime": "assume_lifetime",
 }
 
 
@@ -362,6 +368,10 @@ def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
             return None
     if values["cache"] not in CACHE_KINDS:
         return None
+    if values["assume_lifetime"] is not None:
+        values["assume_lifetime"] = _whole_seconds(values["assume_lifetime"])
+        if values["assume_lifetime"] is None:
+            return None  # argparse reports it
     return SimpleNamespace(**values, command="token", run=_token)
 
 
