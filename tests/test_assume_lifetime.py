@@ -207,3 +207,42 @@ def test_the_lifetime_comes_from_the_environment_or_the_urls_profile(
     path.write_text(path.read_text().replace("180", '"180"'))
     with pytest.raises(ConfigurationError, match=r"assume_lifetime of profile .* not an integer"):
         TokenClient()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "access_token": st.one_of(st.just("abc.def"), JSON),
+            "token_type": st.one_of(st.just("Bearer"), JSON),
+            "scope": st.one_of(st.just("openid"), JSON),
+            "refresh_token": JSON,
+        },
+    ),
+)
+def test_any_body_without_expires_in_is_a_token_or_a_token_error(body: dict[str, object]) -> None:
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    with TokenClient(
+        "https://id.example.com",
+        ClientCredentials("i", "s"),
+        scope="openid",
+        http_client=httpx.Client(transport=httpx.MockTransport(endpoint)),
+        assume_lifetime=60,
+    ) as tc:
+        try:
+            token = tc.get_token()
+        except TokenError:
+            return
+    assert (token.expires_at - token.issued_at).total_seconds() == 60
