@@ -10,7 +10,6 @@ How we connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ssl
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenR
 from screening_eagle_id_client.types import Response
 
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
-from ._deadline import DeadlineTransport, deadline, env_proxy_for
+from ._deadline import deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -193,6 +192,8 @@ class Endpoint:
             verify = _shared_ssl_context() if self._shared_context else self._verify
             httpx_args = self._httpx_args
             if self._deadline_transport:
+                from ._deadline_transport import DeadlineTransport  # brings httpcore
+
                 httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
             api = self._api_instance = AuthenticatedClient(
                 base_url=self.url,
@@ -225,6 +226,8 @@ class Endpoint:
         line or headers."""
         with self._start(anchor, wall) as attempt:
             client, limit = self.api.get_async_httpx_client(), self._max_response_bytes
+            import asyncio  # here: only async users need it (loaded by then, a look-up)
+
             async with asyncio.timeout(self.request_limit):
                 raw = await asend_bounded(client, self._request(), limit)
             attempt.parse(raw)
