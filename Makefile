@@ -27,7 +27,7 @@ GEN_OUT ?= generated/screening_eagle_id_client
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help venv generate lint test test-pythons demo serve conformance bench clean FORCE
+.PHONY: help venv generate lint test test-deps test-pythons demo serve conformance bench clean FORCE
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,8 +79,26 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict, spec validatio
 	$(BIN)/mypy
 	$(BIN)/openapi-spec-validator openapi.yaml
 
-test: $(STAMP) lint ## Lint, then the whole test suite (installs everything first)
+test: $(STAMP) $(GEN_STAMP) lint ## Lint, then the whole test suite (installs everything first, the generator too)
 	$(BIN)/pytest
+
+# The client side of the suite once against the oldest httpx and attrs that pyproject.toml
+# allows (their lower bounds) and once against the newest, each end in its own venv
+# (.venv-deps-oldest, .venv-deps-newest: `.[server]`, the `test-client` group and the ends).
+DEPS_TESTS ?= tests/test_client.py tests/test_auth.py tests/test_hostile.py tests/test_token.py \
+  tests/test_engine.py tests/test_credentials.py tests/test_generated.py tests/test_import_cost.py
+test-deps: ## The client tests against the oldest and the newest httpx and attrs pyproject.toml allows (~2 min)
+	@set -e; for end in oldest newest; do \
+	  venv=.venv-deps-$$end; \
+	  test -x $$venv/bin/python || $(PY) -m venv $$venv; \
+	  $(PY) tests/dependency_ends.py $$end > $$venv/ends.txt; \
+	  $$venv/bin/python -m pip install --quiet --upgrade 'pip>=25.1'; \
+	  $$venv/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+	    -e '.[server]' --group test-client -r $$venv/ends.txt; \
+	  echo "== $$end: $$($$venv/bin/python -c 'from importlib.metadata import version as v; \
+	    print(*(f"{n} {v(n)}" for n in ("httpx", "httpcore", "attrs")), sep=", ")')"; \
+	  $$venv/bin/python -m pytest -q $(DEPS_TESTS) -k 'not regenerating'; \
+	done
 
 test-pythons: ## `make test` on every Python of PYTHONS (names or paths), each in its own .venv-X.Y (slow)
 	@set -e; for py in $(PYTHONS); do \
