@@ -22,8 +22,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, assert_never
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from . import _effects as fx
 from . import _telemetry
@@ -43,6 +41,7 @@ if TYPE_CHECKING:
     import asyncio
 
     import httpx2
+    from screening_eagle_id_client import AuthenticatedClient
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -79,7 +78,6 @@ class _TokenClientBase(TokenEngine):
         self._credentials = config.credentials
         self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
-        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
         secret = config.credentials.client_secret
         self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
@@ -95,7 +93,7 @@ class _TokenClientBase(TokenEngine):
         self._endpoint = Endpoint(
             self._url,
             basic,
-            body,
+            " ".join(self._scopes),
             self._scope_set,
             timeout,
             self._monotonic,
