@@ -11,6 +11,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 from fixed_ports import REAL_PORTS_ONLY, documented_ports, real_bind
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,18 @@ def _hold(stack: ExitStack, port: int) -> None:
 
 def test_the_documented_ports_are_found() -> None:
     assert 8000 in documented_ports()
+
+
+def test_binding_a_documented_port_in_a_test_fails_as_if_it_were_taken() -> None:
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with (
+            socket.socket(family) as sock,
+            pytest.raises(OSError, match="tests bind port 0") as exc,
+        ):
+            sock.bind((host, 8000))
+        assert exc.value.errno == errno.EADDRINUSE
+    with socket.socket() as sock:  # any other port binds as usual
+        sock.bind(("127.0.0.1", 0))
 
 
 def test_a_run_with_the_documented_ports_taken_still_passes() -> None:
