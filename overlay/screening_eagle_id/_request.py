@@ -10,21 +10,16 @@ How we connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.api.auth import generate_auth_access_token
-from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
-from screening_eagle_id_client.types import Response
 
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
-from ._deadline import DeadlineTransport, deadline, env_proxy_for
+from ._deadline import deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     error_fields,
@@ -35,6 +30,14 @@ from ._response import (
 )
 from ._token import Token, parse_token_response
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, asend_bounded, send_bounded
+
+if TYPE_CHECKING:
+    from screening_eagle_id_client import AuthenticatedClient
+    from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+    from screening_eagle_id_client.types import Response
+
+# The generated client (and its models) is imported by the first token request, not with
+# this module: a process that only reads a shared cache never needs it.
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "Endpoint"]
 
@@ -115,6 +118,8 @@ class _Try:
 
     def parse(self, raw: httpx.Response) -> None:
         """Have the generated operation parse `raw`, the response read (bounded)."""
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+
         _last_response.set(raw)
         self.response = generate_auth_access_token._build_response(
             client=self._endpoint.api, response=raw
@@ -135,7 +140,7 @@ class Endpoint:
         self,
         url: str,
         basic: str,
-        body: TokenRequest,
+        scope_text: str,
         scope: frozenset[str],
         timeout: float | httpx.Timeout,
         monotonic: Callable[[], float],
@@ -145,7 +150,7 @@ class Endpoint:
     ) -> None:
         self.url = url
         self._basic = basic
-        self.body = body
+        self._scope_text = scope_text
         self._scope = scope
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.request_limit = _whole_request_limit(self._timeout)
@@ -193,7 +198,11 @@ class Endpoint:
             verify = _shared_ssl_context() if self._shared_context else self._verify
             httpx_args = self._httpx_args
             if self._deadline_transport:
+                from ._deadline_transport import DeadlineTransport  # brings httpcore
+
                 httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
+            from screening_eagle_id_client import AuthenticatedClient
+
             api = self._api_instance = AuthenticatedClient(
                 base_url=self.url,
                 token=self._basic,
@@ -225,13 +234,19 @@ class Endpoint:
         line or headers."""
         with self._start(anchor, wall) as attempt:
             client, limit = self.api.get_async_httpx_client(), self._max_response_bytes
+            import asyncio  # here: only async users need it (loaded by then, a look-up)
+
             async with asyncio.timeout(self.request_limit):
                 raw = await asend_bounded(client, self._request(), limit)
             attempt.parse(raw)
         return attempt.outcome()
 
     def _request(self) -> dict[str, Any]:
-        return generate_auth_access_token._get_kwargs(body=self.body)
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+        from screening_eagle_id_client.models import GrantType, TokenRequest
+
+        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=self._scope_text)
+        return generate_auth_access_token._get_kwargs(body=body)
 
     def close(self) -> None:
         """Close the connections we opened (never a caller's `http_client`)."""
@@ -280,6 +295,8 @@ class Endpoint:
     def _interpret_parsed(
         self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
     ) -> Token:
+        from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
