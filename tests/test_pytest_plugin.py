@@ -125,6 +125,11 @@ def test_the_documented_example(inner: pytest.Pytester) -> None:
     inner.runpytest_inprocess().assert_outcomes(passed=4)
 
 
+def test_the_readme_example(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_plugin_readme=snippet("readme-pytest"))
+    inner.runpytest_inprocess().assert_outcomes(passed=1)
+
+
 def test_the_quick_start_example(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_plugin_quick_start=snippet("pytest-quick"))
     inner.runpytest_inprocess().assert_outcomes(passed=1)
