@@ -18,8 +18,8 @@ for folder in ("overlay", "server", "conformance", "generated"):
 import screening_eagle_id  # noqa: E402 - after the path is set
 
 project = "screening-eagle-id"
-author = "Screening Eagle"
-copyright = "Screening Eagle"
+author = "The screening-eagle-id authors"
+copyright = "2026 The screening-eagle-id authors"
 release = version = screening_eagle_id.__version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
