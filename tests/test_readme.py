@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from live_server import LiveServer
-from readme_snippets import Block, runnable
+from readme_snippets import Block, runnable, snippet
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -112,20 +112,19 @@ def test_the_first_screen_gets_a_newcomer_going_honestly() -> None:
     assert "3-4 minutes" in first_screen  # what `make test` takes, not "about two"
 
 
-def test_the_first_screen_commands_get_a_token_and_a_conformance_run(
-    reference_server: LiveServer, tmp_path: Path
-) -> None:
-    """Terminal 2 of "Try it", as written, against the reference server with the demo client
-    (on a free port instead of 8000, and this venv's scripts instead of .venv/bin)."""
-    (block,) = [
-        b for b in re.findall(r"```sh\n(.*?)```", README, re.DOTALL) if "eagle-id conformance" in b
-    ]
-    script = block.replace("http://127.0.0.1:8000", reference_server.url).replace(
+def _run_shell(script: str, server: LiveServer, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """A documented shell session, against the reference server with the demo client (on a
+    free port instead of 8000, and this venv's scripts instead of .venv/bin)."""
+    script = script.replace("http://127.0.0.1:8000", server.url).replace(
         ".venv/bin/", f"{Path(sys.executable).parent}/"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("EAGLE_ID_")}
-    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    done = subprocess.run(
+    env.update(
+        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
         env=env,
@@ -134,7 +133,23 @@ def test_the_first_screen_commands_get_a_token_and_a_conformance_run(
         timeout=120,
         check=False,
     )
+
+
+def test_the_first_screen_commands_get_a_token_and_a_conformance_run(
+    reference_server: LiveServer, tmp_path: Path
+) -> None:
+    """Terminal 2 of the README's "Try it", as written."""
+    done = _run_shell(snippet("try-it"), reference_server, tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     token = done.stdout.splitlines()[0]
     assert token.count(".") == 2  # a JWT
     assert "all applicable checks passed" in done.stdout
+
+
+def test_the_conformance_quick_start_passes_against_the_dev_server(
+    reference_server: LiveServer, tmp_path: Path
+) -> None:
+    done = _run_shell(snippet("conformance-quick"), reference_server, tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "conformance: all applicable checks passed — " in done.stdout
+    assert (tmp_path / "reports" / "conformance.xml").is_file()
