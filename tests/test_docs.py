@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from readme_snippets import RUN_MARKER, Block, blocks
+from readme_snippets import RUN_MARKER, Block, blocks, snippet
+from screening_eagle_id import ClientCredentials, ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -104,3 +105,14 @@ def test_the_api_reference_covers_every_public_name(package: str, page: str) -> 
     text = (DOCS / "api" / page).read_text(encoding="utf-8")
     documented = set(re.findall(rf"^\.\. auto\w+:: {package}\.(\w+)$", text, re.MULTILINE))
     assert set(importlib.import_module(package).__all__) == documented
+
+
+def test_the_documented_credentials_profile_loads(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.toml"
+    path.write_text(snippet("credentials-profile"), encoding="utf-8")
+    path.chmod(0o600)
+    creds = ClientCredentials.from_profile("prod", path=path)
+    assert (creds.client_id, creds.client_secret) == ("my-client", "my-secret")
+    path.chmod(0o644)  # as the page says: a file others may read is refused
+    with pytest.raises(ConfigurationError):
+        ClientCredentials.from_profile("prod", path=path)
