@@ -27,7 +27,7 @@ GEN_OUT ?= generated/screening_eagle_id_client
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help venv generate lint test test-deps test-pythons demo serve conformance bench clean FORCE
+.PHONY: help venv generate lint test test-deps test-pythons docs demo serve conformance bench clean FORCE
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,11 @@ test-pythons: ## `make test` on every Python of PYTHONS (names or paths), each i
 	    || { echo "== $$py: does not run here, skipped"; continue; }; \
 	  echo "== $$py ($$version)"; $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$version; \
 	done
+
+# tests/test_docs.py runs the same build in `make test`.
+docs: $(STAMP) ## Build the documentation site into build/docs (warnings are errors: broken links fail)
+	$(BIN)/python -m sphinx -W --keep-going -E -q -b html docs build/docs
+	@echo "docs: open build/docs/index.html"
 
 demo: $(STAMP) ## Run the main job against the embedded reference server
 	$(BIN)/python -m screening_eagle_id._demo
