@@ -248,6 +248,16 @@ def _get_401_without_challenge(ex: Exchange) -> None:
         )
 
 
+def _body_credentials_401_without_challenge(ex: Exchange) -> None:
+    if any(k == "client_secret" for k, _ in ex.form()):
+        _respond(
+            ex,
+            401,
+            {"error": "invalid_client", "errorDescription": "wrong client_secret"},
+            b"application/json",
+        )
+
+
 def _unregistered_codes(body: dict[str, Any]) -> None:
     if body.get("error") == "access_denied":
         body["error"] = "scope_invalid"
@@ -655,6 +665,12 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             also=("other-methods",),
             verdict_of=(("other-methods", "WARN"),),
             detail=("401 without a `WWW-Authenticate` challenge", "GET no body"),
+        ),
+        "body-credentials-401-without-challenge": Defect(
+            "every-401-challenge",
+            "a wrong client_secret in the body is answered 401 without WWW-Authenticate",
+            before=_body_credentials_401_without_challenge,
+            detail=("401 without a `WWW-Authenticate` challenge", "client_secret"),
         ),
         "raw-basic-credentials": Defect(
             "special-credentials", "Basic credentials are not form-url-decoded", before=_raw_basic

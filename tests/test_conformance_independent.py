@@ -1,8 +1,8 @@
 """The suite against an OAuth 2.0 server nobody here wrote: django-oauth-toolkit 3.4.1.
 
-The verdicts are asserted exactly; each FAIL is a real deviation (README, "Against other
-servers", says why, with the RFC or spec line). Under --profile oauth2 only the RFC MUSTs stay
-FAIL.
+The verdicts are asserted exactly; each FAIL is a real deviation (docs/guide/conformance.md,
+"Against other servers", says why, with the RFC or spec line). Under --profile oauth2 only the
+RFC MUSTs stay FAIL.
 """
 
 from __future__ import annotations

@@ -87,8 +87,9 @@ VERDICTS: dict[str, tuple[str, str]] = {
     "omitted-scope": ("PASS", "PASS"),
     # The registered clients may ask for every scope it defines: nothing is disallowed.
     "disallowed-scope": ("N/A", "N/A"),
-    # Every 401 the suite got carried `WWW-Authenticate: Basic realm=…`.
-    "every-401-challenge": ("PASS", "PASS"),
+    # A wrong `client_secret` in the form body (client_secret_post) → 401 invalid_client with no
+    # `WWW-Authenticate` (RFC 9110 §15.5.2: MUST); the 401s to Basic carry their challenge.
+    "every-401-challenge": ("FAIL", "FAIL"),
     # Errors describe themselves as `error_description` (RFC 6749), openapi.yaml says
     # `errorDescription`.
     "error-body": ("FAIL", "WARN"),
@@ -166,6 +167,7 @@ def test_exact_verdicts_against_oidc_provider(
     assert by_name["invalid-client"]["got"] == "400 error='invalid_request'"
     # 400 is an allowed status for no credentials: the message blames the code, not the status.
     assert "or 400 as RFC 6749 §5.2 allows" in by_name["invalid-client"]["message"]
+    assert "client_secret" in by_name["every-401-challenge"]["message"]
     assert by_name["malformed-basic"]["got"] == "400 error='invalid_request'"
     assert by_name["cache-headers"]["got"] == "200 error=None"
     # Neither secret reaches any report, raw, form-urlencoded or inside a Basic header.

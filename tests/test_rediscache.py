@@ -20,6 +20,7 @@ import redis.asyncio
 from cache_support import assert_valid, secret_forms, sentinel_server, spawn, worker_env
 from cache_worker import synthetic_token
 from live_server import LiveServer
+from readme_snippets import run_snippet
 from redis_server import RedisServer, start_redis
 from screening_eagle_id import (
     AsyncRedisCache,
@@ -441,6 +442,22 @@ def test_nothing_secret_in_any_redis_key_or_value(
                 stored = r.get(f"eagle-id:token:{key}")
                 assert stored is not None
                 assert token.access_token.encode() in stored  # we looked at the right thing
+
+
+def test_the_documented_many_processes_snippet_runs(
+    redis_server: RedisServer, r: redis.Redis, reference_server: LiveServer
+) -> None:
+    before = reference_server.token_requests()
+    run_snippet(
+        "many-processes",
+        url=reference_server.url,
+        creds=creds(reference_server),
+        redis_url=redis_server.url,
+    )
+    # One fetch for the FileCache client, one for the Redis one; the token is in Redis.
+    assert reference_server.token_requests() - before == 2
+    key = cache_key(reference_server.url, reference_server.client_id, ["inspect"])
+    assert r.get(f"eagle-id:token:{key}") is not None
 
 
 # --- the fixture itself ---------------------------------------------------------------------

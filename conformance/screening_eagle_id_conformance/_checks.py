@@ -322,7 +322,7 @@ CHECKS: tuple[Check, ...] = (
         "every 401 the suite got, to any probe, carries WWW-Authenticate",
         "RFC 9110 §15.5.2",
         probe_every_401,
-        sends="nothing: reads the replies of every probe before it (runs last)",
+        sends="a wrong secret in the form body; reads every reply before it (runs last)",
         reads="status, WWW-Authenticate",
     ),
 )

@@ -266,6 +266,16 @@ def probe_every_401(ctx: Context) -> None:
     prober = ctx.prober
     if not isinstance(prober, RecordingProber):
         raise NotApplicable("the replies of the other checks were not recorded")
+    # The other probes authenticate with Basic or not at all; a wrong secret in the body
+    # (RFC 6749 §2.3.1's client_secret_post) is the one more way to earn a 401. Recorded like
+    # any other reply: a 401 to it needs its challenge too.
+    body_credentials = [
+        ("grant_type", "client_credentials"),
+        ("scope", ctx.target.scope),
+        ("client_id", ctx.target.client_id),
+        ("client_secret", secrets.token_hex(16)),
+    ]
+    prober.post_form(body_credentials, authorization=None, secret_bearing=False)
     if not prober.unchallenged:
         return
     ranked = sorted(prober.unchallenged.items(), key=lambda item: -item[1][1])

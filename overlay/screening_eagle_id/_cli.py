@@ -73,7 +73,7 @@ def _serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    return screening_eagle_id_server.main(list(argv))
+    return screening_eagle_id_server.main(list(argv), prog="eagle-id serve")
 
 
 def _conformance(argv: list[str]) -> int:

@@ -12,7 +12,6 @@ lock, no generator, no allocation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random as _random
 import threading
@@ -23,8 +22,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, assert_never
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from . import _effects as fx
 from . import _telemetry
@@ -41,7 +38,10 @@ from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx2
+    from screening_eagle_id_client import AuthenticatedClient
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -85,7 +85,6 @@ class _TokenClientBase(TokenEngine):
         self._credentials = config.credentials
         self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
-        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
         secret = config.credentials.client_secret
         self._key = cache_key(
@@ -104,7 +103,7 @@ class _TokenClientBase(TokenEngine):
             self._url,
             self._token_path,
             basic,
-            body,
+            " ".join(self._scopes),
             self._scope_set,
             timeout,
             self._monotonic,
@@ -290,8 +289,8 @@ class TokenClient(_TokenClientBase):
 
 class AsyncTokenClient(_TokenClientBase):
     """The asyncio counterpart of `TokenClient` (same arguments; an `httpx.AsyncClient` and
-    an `AsyncTokenCache`). Single-flight across the tasks of an event loop; use it from one
-    event loop at a time, as its httpx client requires."""
+    an `AsyncTokenCache`; `sleep` defaults to `asyncio.sleep`). Single-flight across the tasks
+    of an event loop; use it from one event loop at a time, as its httpx client requires."""
 
     def __init__(
         self,
@@ -308,7 +307,7 @@ class AsyncTokenClient(_TokenClientBase):
         client_auth: ClientAuth = "basic",
         allow_insecure_http: bool = False,
         clock: Clock | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         random: Callable[[], float] = _random.random,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         token_path: str | None = None,
@@ -331,8 +330,11 @@ class AsyncTokenClient(_TokenClientBase):
             token_path=token_path,
             assume_lifetime=assume_lifetime,
         )
+        # asyncio is imported by the async client only: a sync user never pays for it.
+        import asyncio
+
         self._cache: AsyncTokenCache = cache if cache is not None else MemoryCache()
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else asyncio.sleep
         # One asyncio.Lock per event loop (an asyncio.Lock binds to the loop that first
         # waits on it); the threading lock only guards creating them, never an await.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -341,6 +343,8 @@ class AsyncTokenClient(_TokenClientBase):
         self._locks_guard = threading.Lock()
 
     def _lock(self) -> asyncio.Lock:
+        import asyncio  # imported already (__init__): a dictionary look-up, off the hot path
+
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
         if lock is None:

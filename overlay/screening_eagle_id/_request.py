@@ -10,23 +10,18 @@ How we connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.api.auth import generate_auth_access_token
-from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
-from screening_eagle_id_client.types import Response
 
 from ._config import check_assume_lifetime
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
-from ._deadline import DeadlineTransport, deadline, env_proxy_for
+from ._deadline import deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
     NO_LIFETIME,
@@ -38,6 +33,14 @@ from ._response import (
 )
 from ._token import Token, parse_token_response
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, asend_bounded, send_bounded
+
+if TYPE_CHECKING:
+    from screening_eagle_id_client import AuthenticatedClient
+    from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+    from screening_eagle_id_client.types import Response
+
+# The generated client (and its models) is imported by the first token request, not with
+# this module: a process that only reads a shared cache never needs it.
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "Endpoint"]
 
@@ -123,6 +126,8 @@ class _Try:
 
     def parse(self, raw: httpx.Response) -> None:
         """Have the generated operation parse `raw`, the response read (bounded)."""
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+
         _last_response.set(raw)
         self.response = generate_auth_access_token._build_response(
             client=self._endpoint.api, response=raw
@@ -146,7 +151,7 @@ class Endpoint:
         base_url: str,
         token_path: str,
         basic: str,
-        body: TokenRequest,
+        scope_text: str,
         scope: frozenset[str],
         timeout: float | httpx.Timeout,
         monotonic: Callable[[], float],
@@ -163,7 +168,7 @@ class Endpoint:
             None if assume_lifetime is None else check_assume_lifetime(assume_lifetime)
         )
         self._basic = basic
-        self.body = body
+        self._scope_text = scope_text
         self.scope = scope
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.request_limit = _whole_request_limit(self._timeout)
@@ -211,7 +216,11 @@ class Endpoint:
             verify = _shared_ssl_context() if self._shared_context else self._verify
             httpx_args = self._httpx_args
             if self._deadline_transport:
+                from ._deadline_transport import DeadlineTransport  # brings httpcore
+
                 httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
+            from screening_eagle_id_client import AuthenticatedClient
+
             api = self._api_instance = AuthenticatedClient(
                 base_url=self.base_url,
                 token=self._basic,
@@ -243,15 +252,21 @@ class Endpoint:
         line or headers."""
         with self._start(anchor, wall) as attempt:
             client, limit = self.api.get_async_httpx_client(), self._max_response_bytes
+            import asyncio  # here: only async users need it (loaded by then, a look-up)
+
             async with asyncio.timeout(self.request_limit):
                 raw = await asend_bounded(client, self._request(), limit)
             attempt.parse(raw)
         return attempt.outcome()
 
     def _request(self) -> dict[str, Any]:
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+        from screening_eagle_id_client.models import GrantType, TokenRequest
+
+        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=self._scope_text)
         # The generated operation's request, at this endpoint's token path (relative: httpx
         # appends it to the base URL, path included).
-        kwargs = generate_auth_access_token._get_kwargs(body=self.body)
+        kwargs = generate_auth_access_token._get_kwargs(body=body)
         kwargs["url"] = self.token_path
         return kwargs
 
@@ -316,6 +331,8 @@ class Endpoint:
     def _interpret_parsed(
         self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
     ) -> Token:
+        from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):

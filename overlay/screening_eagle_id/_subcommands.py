@@ -168,7 +168,40 @@ def decode_jwt_command(args: SimpleNamespace, out: TextIO) -> int:
     out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
     out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
     out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
+    out.write(_times_section(claims))
     return 0
+
+
+# The registered claims that hold a time (RFC 7519 §4.1.4-6): seconds since the epoch.
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+_SHOWN_CHARS = 24  # of a time claim's value, in the times section
+
+
+def _times_section(claims: dict[str, Any]) -> str:
+    """`exp`, `iat`, `nbf` as their number and the UTC time it means, aligned; "" when none."""
+    rows = []
+    for name in _TIME_CLAIMS:
+        if name in claims:
+            shown = json.dumps(claims[name])
+            if len(shown) > _SHOWN_CHARS:
+                shown = shown[: _SHOWN_CHARS - 1] + "…"
+            rows.append((name, shown, _utc_text(claims[name])))
+    if not rows:
+        return ""
+    width = max(len(shown) for _, shown, _ in rows)
+    return "# times (UTC)\n" + "".join(f"{n}  {v:<{width}}  {t}\n" for n, v, t in rows)
+
+
+def _utc_text(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "(not a time)"
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):  # out of datetime's range, NaN, infinite
+        return "(not a time)"
+    return when.isoformat(sep=" ", timespec="seconds").removesuffix("+00:00") + " UTC"
 
 
 def _bare_jwt(text: str) -> str:
