@@ -357,6 +357,39 @@ def test_cache_clear_removes_the_current_entry_then_all(
     assert list(default_cache_dir().glob("*.lock")) != []  # lock files are never deleted
 
 
+def test_cache_clear_all_removes_every_entry_it_can_and_names_what_it_skips(
+    env: None, reference_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run("token")
+    run("token", "--scope", "email")
+    folder = default_cache_dir()
+    target = tmp_path / "not-ours.json"
+    target.write_text("keep me")
+    (folder / "00000000.json").mkdir()  # sorted first: it must not stop the rest
+    (folder / "11111111.json").symlink_to(target)
+    os.mkfifo(folder / "22222222.json")
+    capsys.readouterr()
+    status, said = run("cache", "clear", "--all")
+    err = capsys.readouterr().err
+    assert status == 1  # not every entry is gone
+    assert said == f"removed 2 cached tokens from {folder}\n"
+    assert "00000000.json in place: a directory" in err
+    assert "11111111.json in place: a symlink" in err
+    assert "22222222.json in place: a FIFO" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in folder.glob("*.json")) == [
+        "00000000.json",
+        "11111111.json",
+        "22222222.json",
+    ]
+    assert target.read_text() == "keep me"  # never followed
+    for name in ("11111111.json", "22222222.json"):
+        (folder / name).unlink()
+    (folder / "00000000.json").rmdir()
+    run("token")
+    assert run("cache", "clear", "--all") == (0, f"removed 1 cached token from {folder}\n")
+
+
 # -- item 3: CLI polish ---------------------------------------------------------------------------
 
 
@@ -482,6 +515,10 @@ def test_the_full_url_and_the_base_url_share_one_cache_entry(
         ["--scope", ""],
         ["--cache", "memory", "--json"],
         ["--cache", "file"],
+        ["--url", "https://id.example.com", "--token-path", "/o/token/"],
+        ["--assume-lifetime", "60", "--json"],
+        ["--assume-lifetime", "0"],
+        ["--assume-lifetime", "1e3"],
         ["--cache", "disk"],
         ["--json", "--json"],
         ["--scope", "a", "--scope", "b"],

@@ -233,6 +233,36 @@ def test_the_lock_expires_by_itself_and_only_its_owner_releases_it(
     impatient.close()
 
 
+@pytest.mark.parametrize("lock_timeout", [2.0, 60.0])
+def test_a_planted_lock_claiming_a_huge_holder_ttl_is_not_believed(
+    redis_server: RedisServer, r: redis.Redis, lock_timeout: float
+) -> None:
+    # Another writer's value: a heartbeat 61 s ago (by Redis's clock), a holder TTL of ~31,000
+    # years, and a key TTL of a day. Judged with min(its TTL, our bound), it is stale.
+    seconds, micros = r.time()
+    beat = seconds * 1000 + micros // 1000 - 61_000
+    name = f"eagle-id:lock:{KEY}"
+    r.set(name, f"planted:{beat}:999999999999999", px=86_400_000)
+    with RedisCache(redis_server.url, lock_timeout=lock_timeout) as cache:
+        with cache.lock(KEY) as acquired:
+            assert acquired is True  # taken over, not waited out and fetched without
+            value = r.get(name)
+            assert value is not None
+            assert not value.startswith(b"planted:")
+        assert r.exists(name) == 0
+
+
+def test_a_live_holder_with_a_long_lock_timeout_is_not_taken_over(
+    redis_server: RedisServer, r: redis.Redis
+) -> None:
+    # Its claimed TTL (1 h) is more than a waiter believes, but its heartbeat is recent.
+    with RedisCache(redis_server.url, lock_timeout=3600) as holder, holder.lock(KEY) as held:
+        assert held is True
+        with RedisCache(redis_server.url, lock_timeout=0.05) as waiter, waiter.lock(KEY) as got:
+            assert got is False
+        assert r.get(f"eagle-id:lock:{KEY}") is not None
+
+
 def test_kill_9_of_the_lock_holder_a_waiter_takes_over_when_it_expires(
     reference_server: LiveServer, redis_server: RedisServer, r: redis.Redis
 ) -> None:

@@ -27,7 +27,7 @@ from . import _effects as fx
 from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import normalise_scope
+from ._config import TOKEN_PATH, check_token_path, normalise_scope
 from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._drive import adrive, drive
@@ -67,20 +67,29 @@ class _TokenClientBase(TokenEngine):
         clock: Clock | None,
         random: Callable[[], float],
         max_response_bytes: int,
+        token_path: str | None,
+        assume_lifetime: int | None,
     ) -> None:
         config = resolve_config(
             base_url,
             credentials,
             scope if scope is None or isinstance(scope, str) else " ".join(scope),
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
             profile=profile,
         )
-        self._url = check_url(config.url, allow_insecure_http)
+        self._token_path = check_token_path(
+            TOKEN_PATH if config.token_path is None else config.token_path
+        )
+        self._url = check_url(config.url, allow_insecure_http, self._token_path)
         self._credentials = config.credentials
         self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
         basic = config.credentials.basic_value(client_auth)
         secret = config.credentials.client_secret
-        self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        self._key = cache_key(
+            self._url, config.credentials.client_id, self._scopes, self._token_path
+        )
         super().__init__(
             retry=retry or RetryPolicy(),
             clock=clock or SYSTEM_CLOCK,
@@ -92,6 +101,7 @@ class _TokenClientBase(TokenEngine):
         is_async = isinstance(self, AsyncTokenClient)
         self._endpoint = Endpoint(
             self._url,
+            self._token_path,
             basic,
             " ".join(self._scopes),
             self._scope_set,
@@ -100,6 +110,7 @@ class _TokenClientBase(TokenEngine):
             type(self).__name__,
             max_response_bytes,
             partial(scrub, secrets=secret_forms(config.credentials.client_id, secret)),
+            config.assume_lifetime,
         )
         self._endpoint.plug(http_client, verify, is_async=is_async)
 
@@ -109,14 +120,25 @@ class _TokenClientBase(TokenEngine):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(url={self._url!r}, "
+            f"{type(self).__name__}(url={self._endpoint.url!r}, "
             f"client_id={self._credentials.client_id!r}, scope={' '.join(self._scopes)!r})"
         )
 
     @property
     def url(self) -> str:
-        """The token endpoint's base URL (canonical: a full token URL loses the spec's path)."""
+        """The token endpoint's URL, as requested: `base_url` + `token_path`."""
+        return self._endpoint.url
+
+    @property
+    def base_url(self) -> str:
+        """The base URL, canonical: scheme and host in lower case, no default port, no
+        trailing slash, without the token path (a full token URL given loses it)."""
         return self._url
+
+    @property
+    def token_path(self) -> str:
+        """The token endpoint's path under `base_url` (default the spec's)."""
+        return self._token_path
 
     @property
     def client_id(self) -> str:
@@ -156,6 +178,12 @@ class TokenClient(_TokenClientBase):
     `base_url`, `credentials` and `scope` default to the environment (`EAGLE_ID_URL`,
     `EAGLE_ID_CLIENT_ID`, `EAGLE_ID_CLIENT_SECRET`, `EAGLE_ID_SCOPE`), then to a profile of
     `$XDG_CONFIG_HOME/eagle-id/credentials.toml`. Thread-safe; use one per (URL, client, scope).
+
+    `token_path` (default `EAGLE_ID_TOKEN_PATH`, the profile's with its URL, else the spec's
+    `/api/id/v1/auth/token`) is where the endpoint is under `base_url`, for any OAuth 2.0
+    server (`"/oauth2/token"`). `assume_lifetime` (seconds; default `EAGLE_ID_ASSUME_LIFETIME`,
+    the profile's with its URL): accept a token response without `expires_in` and cache its
+    token that long (refused by default: RFC 6749 §5.1 only recommends the field).
     """
 
     def __init__(
@@ -176,6 +204,8 @@ class TokenClient(_TokenClientBase):
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -191,10 +221,13 @@ class TokenClient(_TokenClientBase):
             clock=clock,
             random=random,
             max_response_bytes=max_response_bytes,
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
         )
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._attempt = 0  # the try of the endpoint under way or last made (for `eagle-id`)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -216,6 +249,7 @@ class TokenClient(_TokenClientBase):
         """Carry out one effect of the engine, blocking."""
         match effect:
             case fx.Send(anchor=anchor, wall=wall, attempt=attempt, ahead=ahead):
+                self._attempt = attempt
                 with _telemetry.fetch_span(self, attempt, ahead=ahead) as outcome:
                     return outcome(self._endpoint.send(anchor, wall))
             case fx.Acquire(wait=wait):
@@ -276,6 +310,8 @@ class AsyncTokenClient(_TokenClientBase):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         random: Callable[[], float] = _random.random,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -291,6 +327,8 @@ class AsyncTokenClient(_TokenClientBase):
             clock=clock,
             random=random,
             max_response_bytes=max_response_bytes,
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
         )
         # asyncio is imported by the async client only: a sync user never pays for it.
         import asyncio

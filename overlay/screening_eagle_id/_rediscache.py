@@ -10,10 +10,11 @@ In Redis, under a prefix (default `eagle-id:`):
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `<owner>:<Redis TIME, ms, of its last heartbeat>`,
   set if absent with a TTL of `lock_timeout`. While it fetches, the holder extends it every
-  third of that (a heartbeat thread or task), so a long fetch keeps it and a crashed holder's
-  lapses; a lock with no TTL, not a string, or no heartbeat for longer than `lock_timeout`
-  is stale and taken over. Released only by its owner (a Lua compare-and-delete: a holder
-  whose lock already expired must not delete its successor's). Waiters poll with short,
+  third of that, at most every 10 s (a heartbeat thread or task), so a long fetch keeps it
+  and a crashed holder's lapses; a lock with no TTL, not a string, or no heartbeat for longer
+  than its holder's `lock_timeout` (believed up to max(ours, 30 s)) is stale and taken
+  over. Released only by its owner (a Lua compare-and-delete: a holder whose lock already
+  expired must not delete its successor's). Waiters poll with short,
   growing sleeps, each poll one round trip that also reads the token entry: once the holder
   has stored a new token they stop waiting (without the lock) and read it, rather than
   queueing one by one behind the lock. The scripts and every decision are in
