@@ -511,3 +511,31 @@ def test_waiters_stop_waiting_once_the_holder_stores_a_token(
     assert reference_server.token_requests() - before == 1  # only the holder's fetch
     holder.close()
     waiting.close()
+
+
+class _SlowExtend(redis.Redis):
+    """A client whose first lock-extending call (the heartbeat's one command) takes 0.2 s."""
+
+    slowed = False
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> object:  # type: ignore[override]
+        if threading.current_thread().name == "eagle-id-lock-heartbeat" and not self.slowed:
+            self.slowed = True
+            threading.Event().wait(0.2)
+        return super().evalsha(sha, numkeys, *keys_and_args)
+
+
+def test_the_heartbeat_has_ended_when_the_lock_is_released(redis_server: RedisServer) -> None:
+    # The holder's heartbeat may be inside a Redis call when the fetch ends; the lock is
+    # released, and the caller may close the client, only once the heartbeat is over (a
+    # heartbeat still running then died on a closed socket: an unhandled thread exception).
+    client = _SlowExtend.from_url(redis_server.url)
+    cache = RedisCache(client, lock_timeout=0.3)  # a beat every 0.1 s
+    try:
+        with cache.lock("heartbeat-race") as locked:
+            assert locked
+            threading.Event().wait(0.15)  # the first beat (at 0.1 s) is inside its slow call
+        beating = [t for t in threading.enumerate() if t.name == "eagle-id-lock-heartbeat"]
+        assert beating == []
+    finally:
+        client.close()

@@ -127,12 +127,25 @@ class RedisCache(RedisCacheBase):
             yield False
             return
         done = threading.Event()
-        beat = partial(drive, self._heartbeat(held), partial(self._beat, done))
-        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+
+        def beat() -> None:
+            try:
+                drive(self._heartbeat(held), partial(self._beat, done))
+            except Exception:
+                # A beat cut short by the client closing after the holder was done (the
+                # join below is bounded) changes nothing; before that, it is a bug to show.
+                if not done.is_set():
+                    raise
+
+        heartbeat = threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             yield True
         finally:
             done.set()
+            # The beat may be inside a Redis call: let it end before the lock is released
+            # (and the caller closes the client under it), as the async one is awaited.
+            heartbeat.join(held.ttl_ms / 1000)
             drive(self._unlock(held), self._do)
 
     def _beat(self, done: threading.Event, effect: RedisEffect | Pause) -> Any:
