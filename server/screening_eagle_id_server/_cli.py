@@ -99,17 +99,42 @@ def app_from_env() -> Starlette:
 
 
 def _configure_logging() -> None:
-    from ._accesslog import install_buffered_access_log
+    from ._accesslog import use_sink
+    from ._logsink import SinkHandler
 
     logger = logging.getLogger("screening_eagle_id_server")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        # This process is the server: its lines go through its bounded sink, written by a
+        # thread, off the request path and never in the way of shutdown.
+        handler = SinkHandler()
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        # This process is the server: its access lines leave the request path.
-        install_buffered_access_log(sys.stderr)
+        use_sink()
+
+
+def _uvicorn_log_config() -> dict[str, object]:
+    """uvicorn's own records (in the parent and in each worker) through the same sink: a
+    blocked stderr must not stop the event loop or the supervisor at "Shutting down"."""
+    handler = {"()": "screening_eagle_id_server._logsink.SinkHandler", "formatter": "default"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": False,
+            },
+        },
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -351,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backlog=backlog,
         # Our own access log replaces uvicorn's (which would log the query string).
         access_log=False,
+        log_config=_uvicorn_log_config(),
         lifespan="off",
         ws="none",
         server_header=False,
