@@ -249,7 +249,26 @@ def test_two_workers_on_a_slowly_drained_pipe_write_whole_lines_and_count_the_re
         _stop_within_a_few_seconds(proc, signal.SIGINT)
         reader.join(timeout=EXIT_SECONDS)
     logged, dropped = _check_lines(bytes(data), load)
+    # Both workers wrote their last line (uvicorn's) before SIGTERM ended them.
+    assert bytes(data).count(b"Finished server process") == 2
     assert dropped > 0
     assert load.failed == 0
     # Every request is either logged or counted (the token requests of the normal client too).
     assert logged + dropped == load.answered + 1
+
+
+def test_what_is_queued_when_sigterm_arrives_is_written_before_the_process_dies() -> None:
+    """uvicorn shuts down, then lets SIGTERM kill the process: the sink writes first."""
+    with _server(1) as (port, proc):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for i in range(50):
+            conn.request("GET", f"/sigterm-{i}")
+            conn.getresponse().read()
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=EXIT_SECONDS)
+    assert proc.returncode == -signal.SIGTERM
+    lines = err.decode().splitlines()
+    paths = [parsed.path for parsed in map(parse_line, lines) if isinstance(parsed, AccessLine)]
+    assert paths == [f"/sigterm-{i}" for i in range(50)]
+    assert lines[-1].endswith(f"Finished server process [{proc.pid}]")

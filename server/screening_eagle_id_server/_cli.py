@@ -117,7 +117,7 @@ def _configure_logging() -> None:
 def _uvicorn_log_config() -> dict[str, object]:
     """uvicorn's own records (in the parent and in each worker) through the same sink: a
     blocked stderr must not stop the event loop or the supervisor at "Shutting down"."""
-    handler = {"()": "screening_eagle_id_server._logsink.SinkHandler", "formatter": "default"}
+    handler = {"()": "screening_eagle_id_server._logsink.server_handler", "formatter": "default"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -27,9 +27,11 @@ import collections
 import logging
 import os
 import select
+import signal
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "cap_line",
     "one_line",
     "process_sink",
+    "server_handler",
     "stamp",
 ]
 
@@ -260,3 +263,26 @@ def process_sink() -> LogSink:
             _sink = LogSink(fd)
             _sink.start()
         return _sink
+
+
+def server_handler() -> SinkHandler:
+    """The handler of the server's own log configuration (uvicorn's `log_config`, built in the
+    main thread of the server and of each worker before uvicorn takes over its signals).
+
+    Also makes SIGTERM write what is queued before the process dies: uvicorn shuts down
+    gracefully, restores the handler it found (this one) and raises the signal again; the
+    default action would kill the process with the last lines still queued."""
+    process_sink()
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _close_and_die)
+    return SinkHandler()
+
+
+def _close_and_die(signum: int, frame: FrameType | None) -> None:
+    if _sink is not None:
+        _sink.close()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
