@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 from screening_eagle_id_server import _accesslog, _logsink
 from screening_eagle_id_server._cli import _LOG_FORMAT
 
-# Any character, lone surrogates and controls included.
-_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=3000)
+# Any character, lone surrogates and controls included; short, or long and repetitive (a
+# piece repeated up to 3,000 times), so that the caps are reached with any kind of character.
+_ANY_CHAR = st.characters(codec=None, exclude_categories=())
+_ANY_TEXT = st.text(_ANY_CHAR, max_size=100) | st.builds(
+    lambda piece, times: piece * times,
+    st.text(_ANY_CHAR, min_size=1, max_size=8),
+    st.integers(1, 3000),
+)
 
 
 class _Pipe:
