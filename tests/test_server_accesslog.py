@@ -168,7 +168,7 @@ def test_a_sink_nobody_reads_stays_in_budget_then_reports_every_line_dropped(
         sink.put(*_access_entry(paths[i % len(paths)] + str(i)))
         sent += 1
         lines, size, _ = sink.queued()
-        assert lines <= 300 + 1
+        assert lines <= 300
         assert size <= 64 * 1024
     pipe.start_reading()
     assert sink.close(timeout=30)
@@ -200,9 +200,7 @@ def test_lines_the_sink_refused_are_counted_and_reported_later(pipe: _Pipe) -> N
     sink = _logsink.LogSink(pipe.write_fd, interval=60)
     sink.put(*_access_entry("/lost"))
     sink.put(*_access_entry("/lost too"))
-    chunk = sink._next_chunk()
-    assert chunk is not None
-    sink._write(*chunk)
+    sink.drain()
     assert sink.queued() == (0, 0, 2)
 
 

@@ -16,11 +16,10 @@ Method, path and client_id are escaped (`quote`: one line, no control characters
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 
-from ._logsink import LogSink, process_sink, stamp
+from ._logsink import LogSink, pid, process_sink, stamp
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -83,11 +82,23 @@ def render(entry: AccessEntry) -> str:
     """An access entry queued by `log_access` as the line `logging` would write with the
     CLI's format: `2026-01-02 03:04:05,678 INFO [pid] screening_eagle_id_server.access: …`."""
     _, _, created, method, path, status, client_id, latency_ms = entry
-    client = "-" if client_id is None else field(client_id, CLIENT_ID_BYTES)
+    # `field`, with its first step inline: this runs for every request.
+    method_field = quote(method)
+    if len(method_field) * 4 > METHOD_BYTES:
+        method_field = field(method, METHOD_BYTES)
+    path_field = quote(path)
+    if len(path_field) * 4 > PATH_BYTES:
+        path_field = field(path, PATH_BYTES)
+    if client_id is None:
+        client_field = "-"
+    else:
+        client_field = quote(client_id)
+        if len(client_field) * 4 > CLIENT_ID_BYTES:
+            client_field = field(client_id, CLIENT_ID_BYTES)
     return (
-        f"{stamp(created)} INFO [{os.getpid()}] {ACCESS_LOGGER}: "
-        f"method={field(method, METHOD_BYTES)} path={field(path, PATH_BYTES)} status={status} "
-        f"client_id={client} latency_ms={latency_ms:.2f}"
+        f"{stamp(created)} INFO [{pid()}] {ACCESS_LOGGER}: method={method_field}"
+        f" path={path_field} status={status} client_id={client_field}"
+        f" latency_ms={latency_ms:.2f}"
     )
 
 
@@ -99,25 +110,18 @@ def log_access(
         return
     sink = _sink
     if sink is not None:
-        # Rendered by the sink's thread. Sliced here (one past the cap, so that the line
-        # shows the cut) so that a queued entry holds at most that much of a long path.
-        path = path[: PATH_BYTES + 1]
+        # Rendered by the sink's thread. Cut here (one past the cap, so that the line shows
+        # the cut) so that a queued entry holds at most that much of a long field.
+        if len(path) > PATH_BYTES:
+            path = path[: PATH_BYTES + 1]
+        if len(method) > METHOD_BYTES:
+            method = method[: METHOD_BYTES + 1]
+        cost = _LINE_COST + len(path)
         if client_id is not None:
-            client_id = client_id[: CLIENT_ID_BYTES + 1]
-        cost = _LINE_COST + len(path) + (0 if client_id is None else len(client_id))
-        sink.put(
-            (
-                render,
-                cost,
-                time.time(),
-                method[: METHOD_BYTES + 1],
-                path,
-                status,
-                client_id,
-                latency_ms,
-            ),
-            cost,
-        )
+            if len(client_id) > CLIENT_ID_BYTES:
+                client_id = client_id[: CLIENT_ID_BYTES + 1]
+            cost += len(client_id)
+        sink.put((render, cost, time.time(), method, path, status, client_id, latency_ms), cost)
         return
     client = "-" if client_id is None else field(client_id, CLIENT_ID_BYTES)
     method, path = field(method, METHOD_BYTES), field(path, PATH_BYTES)

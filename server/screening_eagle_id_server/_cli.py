@@ -31,6 +31,7 @@ __all__ = [
     "limits_from_args",
     "main",
     "settings_from_env",
+    "uvicorn_log_config",
 ]
 
 ENV_SIGNING_KEY = "EAGLE_ID_SIGNING_KEY"
@@ -114,7 +115,7 @@ def _configure_logging() -> None:
         use_sink()
 
 
-def _uvicorn_log_config() -> dict[str, object]:
+def uvicorn_log_config() -> dict[str, object]:
     """uvicorn's own records (in the parent and in each worker) through the same sink: a
     blocked stderr must not stop the event loop or the supervisor at "Shutting down"."""
     handler = {"()": "screening_eagle_id_server._logsink.server_handler", "formatter": "default"}
@@ -376,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backlog=backlog,
         # Our own access log replaces uvicorn's (which would log the query string).
         access_log=False,
-        log_config=_uvicorn_log_config(),
+        log_config=uvicorn_log_config(),
         lifespan="off",
         ws="none",
         server_header=False,

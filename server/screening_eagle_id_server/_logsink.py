@@ -43,6 +43,7 @@ __all__ = [
     "SinkHandler",
     "cap_line",
     "one_line",
+    "pid",
     "process_sink",
     "server_handler",
     "stamp",
@@ -54,12 +55,30 @@ QUEUE_BYTES = 1 << 20
 CLOSE_SECONDS = 1.0
 DROPPED_LOGGER = "screening_eagle_id_server.access"
 _CUT = b" ...[line cut]"
+# What the writer takes from the queue at a time (and holds, out of the budget, while the
+# sink is blocked): at most this much line text, plus one line.
+_BATCH_BYTES = 64 * 1024
 
 # An access entry: (render, cost, *fields), rendered by the writer thread.
 Entry = tuple[Any, ...]
 _Item = bytes | Entry
 
 _stamp: tuple[int, str] = (-1, "")
+_pid = os.getpid()
+
+
+def pid() -> int:
+    """This process's id (cached: asked for every line)."""
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forked)
 
 
 def stamp(created: float) -> str:
@@ -92,7 +111,7 @@ def cap_line(text: str) -> bytes:
 def _render_dropped(entry: Entry) -> str:
     _, _, created, count = entry
     return (
-        f"{stamp(created)} WARNING [{os.getpid()}] {DROPPED_LOGGER}: access log: {count}"
+        f"{stamp(created)} WARNING [{pid()}] {DROPPED_LOGGER}: access log: {count}"
         " lines dropped (standard error did not keep up)"
     )
 
@@ -112,45 +131,56 @@ class LogSink:
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._interval = interval
+        # No lock on the request path: deque's append and popleft are atomic, and each counter
+        # below has one writer (monotonic counts; the queue's bytes are what went in minus
+        # what came out).
         self._queue: collections.deque[_Item] = collections.deque()
-        self._bytes = 0  # the queue's cost, under _lock
-        self._dropped = 0  # lines dropped and not yet reported, under _lock
-        # Reentrant: a signal handler that logs while the same thread is in put().
-        self._lock = threading.RLock()
+        self._in = 0  # by put (the event loop's thread)
+        self._dropped = 0  # by put
+        self._records_in = 0  # by put_line, under _records_lock
+        self._records_dropped = 0  # by put_line, under _records_lock
+        # Reentrant: a signal handler that logs while its thread is in put_line.
+        self._records_lock = threading.RLock()
+        self._out = 0  # by the writer
+        self._lost = 0  # by the writer: lines its writes failed to deliver
+        self._reported = 0  # by the writer: drops already said
         self._stop = threading.Event()
-        self._carry: tuple[bytes, int] | None = None  # a line that did not fit the last write
         self._thread = threading.Thread(target=self._run, name="log-sink", daemon=True)
 
-    # --- producers: any thread, never blocks ---------------------------------------------
+    # --- producers: never block ----------------------------------------------------------
 
     def put(self, item: Entry, cost: int) -> None:
-        """Queue an entry rendered later by `item[0](item)`, or count it as dropped."""
-        with self._lock:
-            if len(self._queue) >= self._max_lines or self._bytes + cost > self._max_bytes:
-                self._dropped += 1
-                return
-            if self._dropped:
-                self._queue.append((_render_dropped, 0, time.time(), self._dropped))
-                self._dropped = 0
+        """Queue an entry rendered later by `item[0](item)`, or count it as dropped. From one
+        thread only (the event loop's): it takes no lock."""
+        if (
+            len(self._queue) >= self._max_lines
+            or self._in + self._records_in - self._out + cost > self._max_bytes
+        ):
+            self._dropped += 1
+        else:
+            self._in += cost
             self._queue.append(item)
-            self._bytes += cost
 
     def put_line(self, line: bytes) -> None:
-        """Queue one finished line (from `cap_line`), or count it as dropped."""
-        with self._lock:
-            if len(self._queue) >= self._max_lines or self._bytes + len(line) > self._max_bytes:
-                self._dropped += 1
-                return
-            if self._dropped:
-                self._queue.append((_render_dropped, 0, time.time(), self._dropped))
-                self._dropped = 0
-            self._queue.append(line)
-            self._bytes += len(line)
+        """Queue one finished line (from `cap_line`), or count it as dropped. From any
+        thread (a `logging` handler's)."""
+        with self._records_lock:
+            if (
+                len(self._queue) >= self._max_lines
+                or self._in + self._records_in - self._out + len(line) > self._max_bytes
+            ):
+                self._records_dropped += 1
+            else:
+                self._records_in += len(line)
+                self._queue.append(line)
 
     def queued(self) -> tuple[int, int, int]:
         """(lines, bytes, dropped and not yet reported), for tests and curiosity."""
-        with self._lock:
-            return len(self._queue), self._bytes, self._dropped
+        return (
+            len(self._queue),
+            self._in + self._records_in - self._out,
+            self._dropped + self._records_dropped + self._lost - self._reported,
+        )
 
     # --- the writer thread ---------------------------------------------------------------
 
@@ -171,51 +201,49 @@ class LogSink:
     def _run(self) -> None:
         while True:
             stopping = self._stop.wait(self._interval)
-            while chunk := self._next_chunk():
-                self._write(*chunk)
+            self.drain()
             if stopping:
                 return
 
-    def _pop(self) -> _Item | None:
-        with self._lock:
-            if self._queue:
-                item = self._queue.popleft()
-                self._bytes -= len(item) if isinstance(item, bytes) else item[1]
-                return item
-            if self._dropped:
-                # Nothing came after the drops: say so now rather than with the next line.
-                count, self._dropped = self._dropped, 0
-                return (_render_dropped, 0, time.time(), count)
-            return None
+    def drain(self) -> None:
+        """Write everything queued, in whole lines packed into writes of at most
+        `LINE_BYTES`, until a write fails (the writer thread's loop; tests call it)."""
+        while batch := self._take():
+            lines = [
+                (item, 1)
+                if isinstance(item, bytes)
+                # A drop count's line stands for the lines it reports, if it is lost.
+                else (cap_line(item[0](item)), item[3] if item[0] is _render_dropped else 1)
+                for item in batch
+            ]
+            chunks = _pack(lines)
+            for i, chunk in enumerate(chunks):
+                if not self._write(chunk):
+                    # Taken from the queue but never written: lost too, and counted.
+                    self._lost += sum(count for rest in chunks[i + 1 :] for _, count in rest)
+                    return
 
-    def _next_line(self) -> tuple[bytes, int] | None:
-        """The next line, and how many lines it stands for if it is lost (a drop count's
-        line stands for the lines it reports)."""
-        carry, self._carry = self._carry, None
-        if carry is not None:
-            return carry
-        item = self._pop()
-        if item is None:
-            return None
-        if isinstance(item, bytes):
-            return item, 1
-        return cap_line(item[0](item)), item[3] if item[0] is _render_dropped else 1
+    def _take(self) -> list[_Item]:
+        """The next entries, up to `_BATCH_BYTES` of them (what is being written is out of
+        the queue's budget: this bounds it), after a line saying what was dropped since the
+        last one said, if anything was."""
+        batch: list[_Item] = []
+        dropped = self._dropped + self._records_dropped + self._lost - self._reported
+        if dropped:
+            batch.append((_render_dropped, 0, time.time(), dropped))
+            self._reported += dropped
+        queue = self._queue
+        taken = 0
+        while queue and taken < _BATCH_BYTES:
+            item = queue.popleft()  # the only consumer: never empty here
+            taken += len(item) if isinstance(item, bytes) else item[1]
+            batch.append(item)
+        self._out += taken
+        return batch
 
-    def _next_chunk(self) -> tuple[bytes, int] | None:
-        """Whole lines, at most `LINE_BYTES` together, and how many lines they stand for."""
-        parts: list[bytes] = []
-        size = count = 0
-        while (next_line := self._next_line()) is not None:
-            line, stands_for = next_line
-            if parts and size + len(line) > LINE_BYTES:
-                self._carry = next_line
-                break
-            parts.append(line)
-            size += len(line)
-            count += stands_for
-        return (b"".join(parts), count) if parts else None
-
-    def _write(self, data: bytes, count: int) -> None:
+    def _write(self, lines: list[tuple[bytes, int]]) -> bool:
+        """One write of whole lines; False, with the lines counted as lost, if it fails."""
+        data = b"".join(line for line, _ in lines)
         try:
             while data:
                 try:
@@ -228,8 +256,22 @@ class LogSink:
                 data = data[written:]
         except OSError:
             # The sink is gone (closed, EPIPE, disk full): these lines are lost, and counted.
-            with self._lock:
-                self._dropped += count
+            self._lost += sum(count for _, count in lines)
+            return False
+        return True
+
+
+def _pack(lines: list[tuple[bytes, int]]) -> list[list[tuple[bytes, int]]]:
+    """Consecutive lines grouped into chunks of at most `LINE_BYTES` (each line fits)."""
+    chunks: list[list[tuple[bytes, int]]] = []
+    size = LINE_BYTES + 1
+    for line in lines:
+        if size + len(line[0]) > LINE_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line[0])
+    return chunks
 
 
 class SinkHandler(logging.Handler):
