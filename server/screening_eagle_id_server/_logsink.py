@@ -3,9 +3,10 @@
 Every line the process logs (access lines, uvicorn's own records, errors) is queued here and
 written to standard error by a thread, never by the event loop. The budget:
 
-- the queue holds at most `QUEUE_LINES` lines and `QUEUE_BYTES` bytes of line text; a line
-  that does not fit is dropped and counted, and a later line says how many
-  ("access log: N lines dropped"), where the gap is;
+- the queue holds at most `QUEUE_LINES` lines and `QUEUE_BYTES` bytes of line text (the
+  writer holds at most `_BATCH_BYTES` more while it writes); a line that does not fit is
+  dropped and counted, and the writer's next write starts with a line that says how many
+  ("access log: N lines dropped");
 - a line is at most `LINE_BYTES` bytes, newline included, cut with a marker to fit; the
   writer packs whole lines into writes of at most `LINE_BYTES` (which is at most PIPE_BUF),
   so that several workers writing to one pipe never splice each other's lines (POSIX: a
@@ -296,6 +297,9 @@ _sink_lock = threading.Lock()
 def process_sink() -> LogSink:
     """This process's sink on its standard error, started on first use."""
     global _sink
+    sink = _sink
+    if sink is not None:  # no lock: a signal handler may log while this thread holds it
+        return sink
     with _sink_lock:
         if _sink is None:
             try:
