@@ -42,7 +42,7 @@ def _paths(rng: random.Random, count: int) -> list[str]:
     nasty = ["%0A", "%0D", "%00", "%1B[2J", "%E2%80%AE", "%FF", "%22", "%20", "%5C"]
     paths = []
     for _ in range(count):
-        length = rng.choice([1, 20, 300, 3000, 12000])
+        length = rng.choice([1, 300, 3000, 12000, 12000])
         chars = [
             rng.choice(nasty) if rng.random() < 0.05 else rng.choice(_SAFE) for _ in range(length)
         ]
@@ -211,7 +211,7 @@ def test_a_stderr_nobody_reads_costs_a_bounded_amount_and_never_stops_the_server
                 for pid in peak:
                     peak[pid] = max(peak[pid], _rss_kib(pid))
             _normal_client_is_served_within_a_second(port)
-        assert load.answered > 1000
+        assert load.answered > 300  # the pipe (64 KiB) and the queue (1 MiB) are full
         assert load.failed == 0
         for pid, kib in peak.items():
             assert kib - baseline[pid] <= RSS_BUDGET_KIB, (pid, baseline[pid], kib)
@@ -231,10 +231,10 @@ def test_two_workers_on_a_slowly_drained_pipe_write_whole_lines_and_count_the_re
         slow.set()
 
         def drain() -> None:
-            while chunk := os.read(stderr, 1024 if slow.is_set() else 65536):
+            while chunk := os.read(stderr, 512 if slow.is_set() else 65536):
                 data.extend(chunk)
                 if slow.is_set():
-                    time.sleep(0.01)  # about 100 KB/s: far slower than the lines come
+                    time.sleep(0.02)  # about 25 KB/s: far slower than the lines come
 
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
