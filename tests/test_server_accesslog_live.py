@@ -272,3 +272,41 @@ def test_what_is_queued_when_sigterm_arrives_is_written_before_the_process_dies(
     paths = [parsed.path for parsed in map(parse_line, lines) if isinstance(parsed, AccessLine)]
     assert paths == [f"/sigterm-{i}" for i in range(50)]
     assert lines[-1].endswith(f"Finished server process [{proc.pid}]")
+
+
+_LOG_EVERYWHERE = """
+import logging, logging.config, sys, warnings
+from screening_eagle_id_server._cli import _configure_logging, uvicorn_log_config
+logging.config.dictConfig(uvicorn_log_config())
+_configure_logging()
+for name in ("uvicorn.error", "screening_eagle_id_server.error", "asyncio", "anything.else"):
+    for _ in range(1000):
+        logging.getLogger(name).error("a record on %s", name)
+warnings.warn("a warning")
+print("logged", flush=True)
+"""
+
+
+def test_no_record_the_server_process_logs_blocks_on_a_full_stderr() -> None:
+    """uvicorn's, the server's, asyncio's (root), warnings: all through the sink."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    with suppress(BlockingIOError):
+        while True:
+            os.write(write_fd, b"x" * 4096)
+    os.set_blocking(write_fd, True)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LOG_EVERYWHERE], stdout=subprocess.PIPE, stderr=write_fd
+        )
+        try:
+            out, _ = proc.communicate(timeout=EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("a record blocked on the full pipe")
+        assert out == b"logged\n"
+        assert proc.returncode == 0
+    finally:
+        os.close(write_fd)
+        os.close(read_fd)

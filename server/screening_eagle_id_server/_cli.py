@@ -116,8 +116,9 @@ def _configure_logging() -> None:
 
 
 def uvicorn_log_config() -> dict[str, object]:
-    """uvicorn's own records (in the parent and in each worker) through the same sink: a
-    blocked stderr must not stop the event loop or the supervisor at "Shutting down"."""
+    """uvicorn's own records (in the parent and in each worker), and every other record,
+    through the process's sink: a blocked stderr must not stop the event loop or the
+    supervisor at "Shutting down"."""
     handler = {"()": "screening_eagle_id_server._logsink.server_handler", "formatter": "default"}
     return {
         "version": 1,
@@ -135,6 +136,9 @@ def uvicorn_log_config() -> dict[str, object]:
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
         },
+        # Everything else (asyncio's errors, warnings): without a root handler, `logging`
+        # would write them to stderr itself, on the event loop.
+        "root": {"handlers": ["default"], "level": "WARNING"},
     }
 
 

@@ -317,8 +317,10 @@ def server_handler() -> SinkHandler:
 
     Also makes SIGTERM write what is queued before the process dies: uvicorn shuts down
     gracefully, restores the handler it found (this one) and raises the signal again; the
-    default action would kill the process with the last lines still queued."""
+    default action would kill the process with the last lines still queued. And sends
+    warnings to `logging` (the `py.warnings` logger), not straight to stderr."""
     process_sink()
+    logging.captureWarnings(True)
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
