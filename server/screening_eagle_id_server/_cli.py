@@ -31,6 +31,7 @@ __all__ = [
     "limits_from_args",
     "main",
     "settings_from_env",
+    "uvicorn_log_config",
 ]
 
 ENV_SIGNING_KEY = "EAGLE_ID_SIGNING_KEY"
@@ -101,17 +102,46 @@ def app_from_env() -> Starlette:
 
 
 def _configure_logging() -> None:
-    from ._accesslog import install_buffered_access_log
+    from ._accesslog import use_sink
+    from ._logsink import SinkHandler
 
     logger = logging.getLogger("screening_eagle_id_server")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        # This process is the server: its lines go through its bounded sink, written by a
+        # thread, off the request path and never in the way of shutdown.
+        handler = SinkHandler()
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        # This process is the server: its access lines leave the request path.
-        install_buffered_access_log(sys.stderr)
+        use_sink()
+
+
+def uvicorn_log_config() -> dict[str, object]:
+    """uvicorn's own records (in the parent and in each worker), and every other record,
+    through the process's sink: a blocked stderr must not stop the event loop or the
+    supervisor at "Shutting down"."""
+    handler = {"()": "screening_eagle_id_server._logsink.server_handler", "formatter": "default"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": False,
+            },
+        },
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+        # Everything else (asyncio's errors, warnings): without a root handler, `logging`
+        # would write them to stderr itself, on the event loop.
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -360,6 +390,7 @@ def main(argv: Sequence[str] | None = None, prog: str = _PROG) -> int:
         backlog=backlog,
         # Our own access log replaces uvicorn's (which would log the query string).
         access_log=False,
+        log_config=uvicorn_log_config(),
         lifespan="off",
         ws="none",
         server_header=False,
