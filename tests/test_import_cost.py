@@ -18,8 +18,8 @@ NOT_AT_IMPORT = [
     "subprocess",
     "screening_eagle_id_client",
     # attrs cost more to import (and to build classes with) than the rest of the client: the
-    # value classes on the sync path are `_frozen.Frozen`; attrs comes with the generated
-    # client (the first token request) or a shared cache's lock wait (FileCache, RedisCache).
+    # overlay's value classes are `_frozen.Frozen`; attrs comes with the generated client,
+    # at the first token request.
     "attr",
     "attrs",
     "platform",
@@ -76,6 +76,13 @@ def test_a_sync_client_made_and_closed_pulls_in_no_asyncio_nor_attrs() -> None:
         "TokenClient('https://id.example.com', creds, scope='s', retry=RetryPolicy()).close()"
     )
     assert [m for m in NOT_AT_IMPORT if m in new] == []
+
+
+def test_a_process_that_reads_a_shared_cache_needs_no_attrs() -> None:
+    new = _new_modules(
+        "from screening_eagle_id import TokenClient, FileCache, RedisCache, AsyncRedisCache"
+    )
+    assert [m for m in ("attr", "attrs", "screening_eagle_id_client") if m in new] == []
 
 
 def test_the_async_client_still_gets_what_it_needs() -> None:
