@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,6 +143,14 @@ def test_pickle_copy_and_replace_keep_every_field(
     evolved = attrs.evolve(TWINS[cls](**one), **other)
     assert [getattr(changed, f) for f in cls._fields] == [getattr(evolved, f) for f in cls._fields]
     assert obj == cls(**one)  # the original is unchanged
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="copy.replace() is new in Python 3.13")
+def test_copy_replace_makes_a_changed_token() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    token = Token("a.b.c", "Bearer", frozenset(), when, when)
+    changed = copy.replace(token, client_id="c1")  # type: ignore[attr-defined, unused-ignore]
+    assert (changed.client_id, changed.access_token, token.client_id) == ("c1", "a.b.c", None)
 
 
 def test_effects_compare_by_class_and_value() -> None:

@@ -1,4 +1,4 @@
-"""`Frozen`: immutable value classes for the sync import path, without attrs at import.
+"""`Frozen`: the overlay's immutable value classes, without importing attrs.
 
 `from screening_eagle_id import TokenClient, BearerAuth` must cost little more than `import
 httpx` (issue 20): importing attrs and building attrs classes was most of what it cost beyond
