@@ -86,7 +86,8 @@ test: $(STAMP) $(GEN_STAMP) lint ## Lint, then the whole test suite (installs ev
 # allows (their lower bounds) and once against the newest, each end in its own venv
 # (.venv-deps-oldest, .venv-deps-newest: `.[server]`, the `test-client` group and the ends).
 DEPS_TESTS ?= tests/test_client.py tests/test_auth.py tests/test_hostile.py tests/test_token.py \
-  tests/test_engine.py tests/test_credentials.py tests/test_generated.py tests/test_import_cost.py
+  tests/test_engine.py tests/test_credentials.py tests/test_generated.py tests/test_import_cost.py \
+  tests/test_frozen.py
 test-deps: ## The client tests against the oldest and the newest httpx and attrs pyproject.toml allows (~2 min)
 	@set -e; for end in oldest newest; do \
 	  venv=.venv-deps-$$end; \

@@ -158,6 +158,7 @@ def bench_cli(rounds: int = 15) -> Section:
         "attrs nor the generated client (tests/test_quick.py asserts it). The two import rows "
         "run in the same rounds, both without httpx's command line (click, rich), as users "
         "install httpx; what a sync import loads beyond httpx is asserted in "
-        "tests/test_import_cost.py (no asyncio; httpcore and the generated client come later)."
+        "tests/test_import_cost.py (no asyncio, no attrs; httpcore and the generated client "
+        "come with the first token request)."
     )
     return section

@@ -6,20 +6,23 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Self, TypeVar
 
 import httpx
-from attrs import frozen
 
 from ._client import AsyncTokenClient, TokenClient
+from ._frozen import Frozen
 from ._httpx2 import httpx2_if_imported, with_httpx2_base
 from ._token import Token
 
 __all__ = ["BearerAuth"]
 
 
-@frozen
-class _NeedToken:
+class _NeedToken(Frozen):
     """Yielded by `BearerAuth.flow`: "send me a token", after invalidating `rejected` if set."""
 
-    rejected: Token | None = None
+    __slots__ = ("rejected",)
+    rejected: Token | None
+
+    def __init__(self, rejected: Token | None = None) -> None:
+        object.__setattr__(self, "rejected", rejected)
 
 
 # How one generator serves both httpx.Client and httpx.AsyncClient:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import quote, quote_plus
 
-from attrs import field, frozen
-
 from . import _config
 from ._config import ENV_CLIENT_ID, ENV_CLIENT_SECRET, credentials_path
 from ._exceptions import ConfigurationError
+from ._frozen import Frozen
 
 __all__ = [
     "ClientAuth",
@@ -30,18 +29,22 @@ __all__ = [
 ClientAuth = Literal["basic", "basic_raw"]
 
 
-@frozen
-class ClientCredentials:
-    """A client id and secret. The secret never appears in repr or str."""
+class ClientCredentials(Frozen):
+    """A client id and secret. The secret never appears in repr or str. Immutable, compared
+    by value."""
 
+    __slots__ = ("client_id", "client_secret")
+    _NO_REPR = frozenset({"client_secret"})
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str
 
-    def __attrs_post_init__(self) -> None:
-        if not self.client_id:
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        if not client_id:
             raise ConfigurationError("client_id is empty")
-        if not self.client_secret:
-            raise ConfigurationError(f"client_secret is empty for client {self.client_id!r}")
+        if not client_secret:
+            raise ConfigurationError(f"client_secret is empty for client {client_id!r}")
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "client_secret", client_secret)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientCredentials:
@@ -93,16 +96,30 @@ def basic_value(client_id: str, client_secret: str, client_auth: ClientAuth = "b
     return base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
-@frozen
-class Profile:
+class Profile(Frozen):
     """One table of the credentials file: credentials plus optional `url`, `scope` and
     `token_path` (used with the profile's `url`)."""
 
+    __slots__ = ("credentials", "name", "scope", "token_path", "url")
     name: str
     credentials: ClientCredentials
-    url: str | None = None
-    scope: str | None = None
-    token_path: str | None = None
+    url: str | None
+    scope: str | None
+    token_path: str | None
+
+    def __init__(
+        self,
+        name: str,
+        credentials: ClientCredentials,
+        url: str | None = None,
+        scope: str | None = None,
+        token_path: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "credentials", credentials)
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "token_path", token_path)
 
 
 def load_profile(
@@ -133,15 +150,29 @@ def load_profile(
     )
 
 
-@frozen
-class ResolvedConfig:
+class ResolvedConfig(Frozen):
     """What a token client needs, after arguments, environment and profile were consulted."""
 
+    __slots__ = ("assume_lifetime", "credentials", "scope", "token_path", "url")
     url: str
     credentials: ClientCredentials
     scope: str
-    token_path: str | None = None
-    assume_lifetime: int | None = None
+    token_path: str | None
+    assume_lifetime: int | None
+
+    def __init__(
+        self,
+        url: str,
+        credentials: ClientCredentials,
+        scope: str,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "credentials", credentials)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "token_path", token_path)
+        object.__setattr__(self, "assume_lifetime", assume_lifetime)
 
 
 def resolve_config(

@@ -28,8 +28,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from attrs import evolve, frozen
-
 from ._clock import Clock
 from ._drive import Flow
 from ._effects import (
@@ -48,13 +46,13 @@ from ._effects import (
 )
 from ._entry import EntryError, verify
 from ._exceptions import TokenError
+from ._frozen import Frozen, replace
 from ._token import Token, refresh_fraction, retry_refresh_at, schedule, schedule_cached
 
 __all__ = ["NOTHING", "Held", "RetryPolicy", "TokenEngine"]
 
 
-@frozen
-class RetryPolicy:
+class RetryPolicy(Frozen):
     """How one fetch is retried: 5xx, 429 and transport errors only, 4xx never.
 
     Up to `attempts` tries in all; before try n+1 wait a "full jitter" backoff,
@@ -63,11 +61,27 @@ class RetryPolicy:
     seconds after the first try began.
     """
 
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0
-    total_timeout: float = 30.0
+    __slots__ = ("attempts", "backoff", "max_backoff", "max_retry_after", "total_timeout")
+    attempts: int
+    backoff: float
+    max_backoff: float
+    max_retry_after: float
+    total_timeout: float
+
+    def __init__(
+        self,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 30.0,
+        total_timeout: float = 30.0,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "attempts", attempts)
+        setattr_(self, "backoff", backoff)
+        setattr_(self, "max_backoff", max_backoff)
+        setattr_(self, "max_retry_after", max_retry_after)
+        setattr_(self, "total_timeout", total_timeout)
 
     def delay(self, failures: int, error: TokenError, rand: float) -> float:
         """Seconds to wait after the `failures`-th failed try (>= 1); `rand` in [0, 1)."""
@@ -264,7 +278,7 @@ class TokenEngine:
             anchor, wall = self._monotonic(), self._wall()
             result = yield Send(anchor, wall, tries, policy is _SINGLE_TRY)
             if isinstance(result, Token):
-                return evolve(result, client_id=self._client_id).bound(self._binding), anchor
+                return replace(result, client_id=self._client_id).bound(self._binding), anchor
             if not result.retryable or tries >= policy.attempts:
                 raise result
             delay = policy.delay(tries, result, self._random())

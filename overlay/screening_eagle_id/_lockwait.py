@@ -17,10 +17,9 @@ import enum
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
-from attrs import frozen
-
 from ._drive import Flow
 from ._effects import Sleep
+from ._frozen import Frozen
 
 __all__ = ["PROBE", "Attempt", "Outcome", "Probe", "probe", "wait_for_lock"]
 
@@ -44,10 +43,11 @@ class Outcome(enum.Enum):
     AWAY = "away"  # the store failed or is skipped: go on without the lock
 
 
-@frozen
-class Probe:
+class Probe(Frozen):
     """Try the lock once and read the entry's marker. Result: `Attempt`, or None when the
     store is away."""
+
+    __slots__ = ()
 
 
 PROBE = Probe()

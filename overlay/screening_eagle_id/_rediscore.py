@@ -13,14 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from attrs import frozen
-
 from ._drive import Flow
 from ._effects import Sleep
 from ._entry import MAX_ENTRY_BYTES, EntryError
 from ._entry import decode as decode_entry
 from ._entry import encode as encode_entry
 from ._exceptions import ConfigurationError
+from ._frozen import Frozen
 from ._lockwait import Attempt, Outcome, wait_for_lock
 from ._redisurl import check_url, import_redis, public_url, secrets_of
 from ._token import Token
@@ -124,20 +123,28 @@ class Call:
         self.method, self.args, self.kwargs = method, args, kwargs
 
 
-@frozen
-class RunScript:
+class RunScript(Frozen):
     """One of `SCRIPTS`, by name, on `keys` with `args`. Result: the script's."""
 
+    __slots__ = ("args", "keys", "name")
     name: str
     keys: tuple[str, ...]
     args: tuple[object, ...]
 
+    def __init__(self, name: str, keys: tuple[str, ...], args: tuple[object, ...]) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "args", args)
 
-@frozen
-class Pause:
+
+class Pause(Frozen):
     """The lock heartbeat's wait: `seconds`, unless the holder is done first. Result: done?"""
 
+    __slots__ = ("seconds",)
     seconds: float
+
+    def __init__(self, seconds: float) -> None:
+        object.__setattr__(self, "seconds", seconds)
 
 
 class Held(NamedTuple):

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from attrs import evolve, field, frozen
-
 from ._entry import (
     MAX_LIFETIME,
     Entry,
@@ -39,6 +37,7 @@ from ._entry import (
 )
 from ._exceptions import TokenError
 from ._expiry import CLOCK_SKEW, hard_expiry
+from ._frozen import Frozen, replace
 
 __all__ = [
     "CLOCK_SKEW",
@@ -65,26 +64,63 @@ def _to_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-@frozen
-class Token:
+class Token(Frozen):
     """An access token as issued by the token endpoint.
 
     `issued_at` and `expires_at` are timezone-aware UTC datetimes (wall clock); `issued_at`
     is when the request was *sent*. The token strings are bearer secrets and stay out of repr.
     `binding` ties a fetched token to the client secret for caches (see `_entry.py`): a MAC
     tag, not a secret, and None on a token no client has bound. `client_id` is the client it
-    was fetched for (None when not known).
+    was fetched for (None when not known). Immutable, compared by value (not `binding` or
+    `client_id`); `copy.replace()` (Python 3.13+) makes a changed copy.
     """
 
-    access_token: str = field(repr=False)
+    __slots__ = (
+        "access_token",
+        "binding",
+        "client_id",
+        "expires_at",
+        "id_token",
+        "issued_at",
+        "refresh_token",
+        "scope",
+        "token_type",
+    )
+    _NO_EQ = frozenset({"binding", "client_id"})
+    _NO_REPR = frozenset({"access_token", "id_token", "refresh_token", "binding"})
+
+    access_token: str
     token_type: str
     scope: frozenset[str]
     issued_at: datetime
     expires_at: datetime
-    id_token: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    binding: str | None = field(default=None, repr=False, eq=False)
-    client_id: str | None = field(default=None, eq=False)
+    id_token: str | None
+    refresh_token: str | None
+    binding: str | None
+    client_id: str | None
+
+    def __init__(
+        self,
+        access_token: str,
+        token_type: str,
+        scope: frozenset[str],
+        issued_at: datetime,
+        expires_at: datetime,
+        id_token: str | None = None,
+        refresh_token: str | None = None,
+        binding: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "access_token", access_token)
+        setattr_(self, "token_type", token_type)
+        setattr_(self, "scope", scope)
+        setattr_(self, "issued_at", issued_at)
+        setattr_(self, "expires_at", expires_at)
+        setattr_(self, "id_token", id_token)
+        setattr_(self, "refresh_token", refresh_token)
+        setattr_(self, "binding", binding)
+        setattr_(self, "client_id", client_id)
 
     @property
     def lifetime(self) -> float:
@@ -130,7 +166,7 @@ class Token:
 
     def bound(self, key: bytes) -> Token:
         """This token with its `binding` for the client whose `binding_key()` is `key`."""
-        return evolve(self, binding=sign(self.to_entry(), key).binding)
+        return replace(self, binding=sign(self.to_entry(), key).binding)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe cache-entry dict (see `_entry.py`). Never the client secret."""
