@@ -173,6 +173,14 @@ def _parser() -> argparse.ArgumentParser:
         f" (default {limits.keep_alive_timeout:g})",
     )
     group.add_argument(
+        "--write-timeout",
+        type=float,
+        default=limits.write_timeout,
+        metavar="S",
+        help="drop a connection whose client has not taken its answer within S seconds"
+        f" (default {limits.write_timeout:g})",
+    )
+    group.add_argument(
         "--limit-concurrency",
         type=int,
         default=limits.max_connections,
@@ -196,6 +204,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"431 for more than N header fields (default {limits.max_header_fields})",
     )
     group.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=limits.max_body_bytes,
+        metavar="N",
+        help=f"413 for a request body over N bytes (default {limits.max_body_bytes})",
+    )
+    group.add_argument(
         "--backlog",
         type=int,
         default=limits.backlog,
@@ -210,9 +225,11 @@ _LIMIT_FLAGS = {
     "header_timeout": "--header-timeout",
     "body_timeout": "--body-timeout",
     "keep_alive_timeout": "--keep-alive-timeout",
+    "write_timeout": "--write-timeout",
     "max_connections": "--limit-concurrency",
     "max_head_bytes": "--max-head-bytes",
     "max_header_fields": "--max-header-fields",
+    "max_body_bytes": "--max-body-bytes",
     "backlog": "--backlog",
 }
 
@@ -223,9 +240,11 @@ def limits_from_args(args: argparse.Namespace) -> ConnectionLimits:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keep_alive_timeout=args.keep_alive_timeout,
+        write_timeout=args.write_timeout,
         max_connections=args.limit_concurrency,
         max_head_bytes=args.max_head_bytes,
         max_header_fields=args.max_header_fields,
+        max_body_bytes=args.max_body_bytes,
         backlog=args.backlog,
     )
 

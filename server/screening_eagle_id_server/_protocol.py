@@ -9,39 +9,54 @@ a plain-text 400. This subclass adds, per connection:
 - head limits counted on the bytes as they arrive (a head dripped byte by byte and one that
   arrives in a single read meet the same limit) and on the parsed fields: 431 and close;
 - a connection cap per worker, kept below the open-file limit: at the cap, the connection that
-  has waited longest on its client (idle, or its head not complete) is closed to make room;
-  when every connection has a request in progress, 503;
+  has waited longest on its client (idle, its head not complete, or its answer not taken) is
+  closed to make room; when every connection has a request in progress, 503;
+- one request read ahead of the answer being written (as h11): once a request waits behind
+  the one being answered, or the answers waiting to be written are over their high-water
+  mark, reading stops, and the rest of the last read is held (one read at most) until the
+  answer is written;
+- a body budget: its content (413), its chunk framing and trailer section (431, counted
+  against the head's limits; trailers are dropped, never added to the headers);
+- a write timer: an answer the client does not take within `write_timeout` (write buffer over
+  its high-water mark, or closing with bytes unsent) drops the connection;
+- the protocol corners llhttp leaves: 501 for a well-formed request line with an unknown
+  method, 400 for Transfer-Encoding in HTTP/1.0 and for a Host that is not uri-host[:port];
 - every answer it writes itself is the app's JSON error with the no-store headers, and gets
   an access-log line.
+
+Where a read holds several requests, it is parsed in pieces that each end a head at most
+(heads end at the first CRLF CRLF: llhttp accepts no bare LF), so that parsing can stop one
+request ahead; a read with one request in it (the usual case) is parsed whole.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
 import time
-import weakref
 from typing import Any
 
 import httptools
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from ._accesslog import ANSWERED, log_access
-from ._limits import ConnectionLimits, connection_cap
-from ._nodelay import set_nodelay
+from ._guard import guard_of
+from ._headcheck import Trailers, TrailersTooLarge, is_request_line, valid_host
+from ._limits import SEND_BUFFER, WRITE_HIGH_WATER, ConnectionLimits, connection_cap
+from ._nodelay import set_nodelay, set_send_buffer
 from ._responses import raw_error_response
 
 __all__ = ["LimitedHttpToolsProtocol"]
 
-_log = logging.getLogger("screening_eagle_id_server.error")
 # After answering an error, the connection reads (and drops) what its client still sends for
 # this long before it closes: closing with unread bytes would reset the connection, and the
 # client could lose the answer.
 _LINGER_SECONDS = 1.0
-_WARN_EVERY_SECONDS = 10.0
+# On shutdown, answers still unsent get this long (at most the write timeout) to be taken.
+_SHUTDOWN_GRACE_SECONDS = 1.0
+_END_OF_HEAD = b"\r\n\r\n"
 
 
 class _Refused(Exception):
@@ -54,35 +69,18 @@ class _Refused(Exception):
         self.description = description
 
 
-class _Guard:
-    """The connections of one server (one uvicorn worker): how many are open, and which wait
-    on their client (oldest first), the ones closed first when room is needed."""
+class _Flow(FlowControl):
+    """uvicorn's flow control, except that reading stays paused while its connection holds
+    bytes read ahead, has a request waiting behind the one being answered, or has answers
+    waiting to be written over their high-water mark (uvicorn resumes on every receive)."""
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.count = 0
-        self.waiting: dict[LimitedHttpToolsProtocol, None] = {}
-        self.lingering = 0
-        self.shed = 0
-        self.refused = 0
-        self._warned_at = -math.inf
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
+        super().__init__(transport)
+        self.protocol = protocol
 
-    def note(self) -> None:
-        """Warn about shed and refused connections at most every few seconds, not per event."""
-        now = time.monotonic()
-        if now - self._warned_at < _WARN_EVERY_SECONDS:
-            return
-        self._warned_at = now
-        _log.warning(
-            "connection cap of %d reached: %d waiting connection(s) closed to make room and "
-            "%d refused with 503 so far",
-            self.cap,
-            self.shed,
-            self.refused,
-        )
-
-
-_guards: weakref.WeakKeyDictionary[ServerState, _Guard] = weakref.WeakKeyDictionary()
+    def resume_reading(self) -> None:
+        if self.read_paused and self.protocol.may_read():
+            super().resume_reading()
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -105,11 +103,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.limits = limits = limits or ConnectionLimits()
         self.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
         self.limit_concurrency = None  # the guard's cap replaces uvicorn's plain-text 503
-        guard = _guards.get(server_state)
-        if guard is None:
-            guard = _guards[server_state] = _Guard(connection_cap(limits)[0])
-        self._guard = guard
+        self._guard = guard_of(server_state, connection_cap(limits)[0])
         self._timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._held = b""  # read, not parsed: a request waits behind the one being answered
+        self._body_raw = 0  # bytes of the body phase so far (payload, chunk framing, trailers)
+        self._payload = 0  # body content received on this connection
+        self._payload_start = 0  # ... when the current request's head ended
+        self._payload_base = 0  # ... at the end of the piece that ended it (body uncounted)
+        self._piece_payload = 0  # ... when the current piece began
+        self._completed = 0  # requests whose body is complete
+        self._bad_line: bytes | None = None  # an unknown method: its request line so far
         self._counted = False
         self._draining = False
         self._in_head = True  # the bytes arriving belong to a request head
@@ -129,7 +133,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Set TCP_NODELAY, then admit the connection, or make room, or refuse it (503)."""
         set_nodelay(transport)
+        set_send_buffer(transport, SEND_BUFFER)
         super().connection_made(transport)
+        self.flow = _Flow(transport, self)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self._started = time.perf_counter()
         guard = self._guard
         if guard.count >= guard.cap:
@@ -143,9 +150,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Give the slot back, then proceed as uvicorn does."""
+        """Give the slot back, then proceed as uvicorn does; but every request not answered
+        hears the disconnect (uvicorn tells only the newest, and an older one, its answer
+        waiting on a full write buffer, would then write to the closed transport)."""
+        for cycle in (self._running, *(queued for queued, _ in self.pipeline)):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         self._release()
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        self._held = b""
         if self._draining:
             self._draining = False
             self._guard.lingering -= 1
@@ -182,30 +199,52 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # --- bytes in ---------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        """Feed the parser, counting the head's bytes as they arrive."""
+        """Parse what arrived, one request ahead of the answers at most (see the module)."""
         if self._draining or self._refusal is not None:
             return  # read and dropped: the answer is on its way, then the connection closes
+        if self._bad_line is not None:
+            self._unknown_method(data)
+            return
+        if self._held or self.pipeline:  # a read that was under way when reading stopped
+            self._hold(data)
+            return
         self._unset_keepalive_if_required()
-        self._uncounted = False
-        if self._in_head:
-            budget = self.limits.max_head_bytes - self._head_bytes
-            if len(data) > budget:
-                # Parse only what the limit allows: if the head does not end within it, 431.
-                heads = self._heads
-                self._head_bytes += budget
-                if not self._feed(data[:budget]) or self.transport.is_closing():
-                    return
-                if self._heads == heads:
-                    self._answer_and_close(
-                        431,
-                        "invalid_request",
-                        f"The request head must not exceed {self.limits.max_head_bytes} bytes.",
-                    )
-                    return
-                data = data[budget:]
-            else:
-                self._head_bytes += len(data)
-        if not self._feed(data) or self._timer is not None:
+        self._take(data)
+
+    def may_read(self) -> bool:
+        """Whether reading may resume: nothing held, nothing waiting, answers taken."""
+        return not (self._held or self.pipeline or self.flow.write_paused)
+
+    def _hold(self, data: bytes) -> None:
+        self._held += data
+        self.flow.pause_reading()
+
+    def _take_held(self) -> None:
+        """The answer ahead of them is written: parse the bytes held since."""
+        data, self._held = self._held, b""
+        if not data or self.transport.is_closing() or self._draining:
+            return
+        self._unset_keepalive_if_required()
+        self._take(data)
+        self.flow.resume_reading()
+
+    def _take(self, data: bytes) -> None:
+        end = len(data)
+        pos = 0
+        while pos < end:
+            if self.pipeline:  # a request waits behind the one being answered: stop here
+                self._hold(data[pos:])
+                break
+            cut = _cut(data, pos, end)
+            if not self._in_head:  # the body phase: never past its budget
+                limits = self.limits
+                cut = min(
+                    cut, pos + 1 + limits.max_body_bytes + limits.max_head_bytes - self._body_raw
+                )
+            if not self._feed_piece(data if cut - pos == end else data[pos:cut]):
+                return
+            pos = cut
+        if self._timer is not None or self.transport.is_closing():
             return
         # Timers only for what did not arrive whole (most requests arrive in one read).
         if self._in_head:
@@ -215,6 +254,64 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         elif self._body_pending:
             self._arm(self.limits.body_timeout, self._body_timed_out)
 
+    def _feed_piece(self, data: bytes) -> bool:
+        """Feed one piece (it ends one head at most), counting the head's bytes as they
+        arrive, and the body phase's after them; False when the connection is answered."""
+        limits = self.limits
+        completed = self._completed
+        self._piece_payload = payload = self._payload
+        in_head = self._in_head
+        if in_head:
+            if not self._head_bytes:
+                self._uncounted = False  # this head begins here: its bytes are counted
+            budget = limits.max_head_bytes - self._head_bytes
+            if len(data) > budget:
+                # Parse only what the limit allows: if the head does not end within it, 431.
+                heads = self._heads
+                self._head_bytes += budget
+                if not self._feed(data[:budget]) or self.transport.is_closing():
+                    return False
+                if self._heads == heads:
+                    return self._refuse(
+                        431, f"The request head must not exceed {limits.max_head_bytes} bytes."
+                    )
+                return self._feed_piece(data[budget:])
+            else:
+                self._head_bytes += len(data)
+        if not self._feed(data):
+            return False
+        if self._completed != completed:
+            if self._in_head and self._head_bytes == 0:  # the next head began in this piece
+                self._head_bytes = _tail_after(data, self._payload - payload)
+            return True
+        if in_head:
+            if not self._in_head:  # the head ended in this piece: its body is not counted
+                self._payload_base = self._payload
+            return True
+        # The whole piece was the body phase of one request.
+        self._body_raw += len(data)
+        if self._payload - self._payload_start > limits.max_body_bytes:
+            return self._refuse(
+                413, f"The request body must not exceed {limits.max_body_bytes} bytes."
+            )
+        if self._body_raw - (self._payload - self._payload_base) > limits.max_head_bytes:
+            return self._refuse(
+                431,
+                "The chunk framing and trailers of a body must not exceed"
+                f" {limits.max_head_bytes} bytes.",
+            )
+        return True
+
+    def _refuse(self, status: int, description: str) -> bool:
+        """Answer `status` and close (a request whose answer has begun: close); False."""
+        cycle = self.cycle
+        if not self._in_head and cycle is not None and cycle.response_complete:
+            self._release()
+            self._close_flushing()  # answered already (the app refused the body early)
+        else:
+            self._answer_and_close(status, "invalid_request", description)
+        return False
+
     def _feed(self, data: bytes) -> bool:
         try:
             self.parser.feed_data(data)
@@ -222,8 +319,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             refused = exc.__context__
             if isinstance(refused, _Refused):
                 self._answer_and_close(refused.status, refused.error, refused.description)
+            elif isinstance(refused, TrailersTooLarge):
+                self._refuse(
+                    431,
+                    f"The trailer section must not exceed {self.limits.max_header_fields}"
+                    f" fields or {self.limits.max_head_bytes} bytes.",
+                )
             else:
                 self.send_400_response("Invalid HTTP request received.")
+            return False
+        except httptools.HttpParserInvalidMethodError:
+            if self._uncounted:  # begun after a request that completed in this piece
+                self._bad_line = b""
+                self._unknown_method(
+                    _line_after(data, self._payload - self._piece_payload), wait=False
+                )
+            else:
+                self._bad_line = b""
+                self._unknown_method(data.lstrip(b"\r\n"))
             return False
         except httptools.HttpParserError:
             self.send_400_response("Invalid HTTP request received.")
@@ -233,6 +346,26 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 return False
             return self._replay_without_upgrade(data[exc.args[0] :])
         return True
+
+    def _unknown_method(self, data: bytes, *, wait: bool = True) -> None:
+        """llhttp stopped at a method it does not know: 501 if the request line is well
+        formed (RFC 9110 §9.1), else 400; wait for the line's end (under the head's limits)."""
+        line = (self._bad_line or b"") + data
+        end = line.find(b"\r\n")
+        if wait and end < 0 and len(line) <= self.limits.max_head_bytes:
+            self._bad_line = line
+            if self._timer is None:
+                self._head_bytes = max(self._head_bytes, 1)  # a head in progress: 408 at its end
+                self._arm(self.limits.header_timeout, self._head_timed_out)
+            return
+        self._bad_line = None
+        if end >= 0 and is_request_line(line[:end]):
+            method = line[: line.index(b" ")].decode("ascii")
+            self._answer_and_close(
+                501, "invalid_request", f"The method {method} is not implemented here."
+            )
+        else:
+            self.send_400_response("Invalid HTTP request received.")
 
     def _replay_without_upgrade(self, rest: bytes) -> bool:
         """Parse the head again without its Upgrade field, then the rest as its body.
@@ -272,13 +405,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                     "invalid_request",
                     f"The request head must not exceed {limits.max_head_bytes} bytes.",
                 )
+        self._uncounted = False
         version = self.parser.get_http_version()
         if version not in ("1.1", "1.0"):
             raise _Refused(400, "invalid_request", "Only HTTP/1.1 and HTTP/1.0 are served.")
-        # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with several.
-        hosts = sum(1 for name, _ in self.headers if name == b"host")
+        hosts = 0
+        host = b""
+        for name, value in self.headers:
+            if name == b"host":
+                hosts += 1
+                host = value
+            elif name == b"transfer-encoding" and version == "1.0":
+                # RFC 9112 §6.1: the framing of an HTTP/1.0 request with it is unreliable.
+                raise _Refused(400, "invalid_request", "HTTP/1.0 has no Transfer-Encoding.")
+        # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, for any with several, and
+        # for a Host that is not uri-host[:port].
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             raise _Refused(400, "invalid_request", "A request must have one Host header field.")
+        if hosts and not valid_host(host):
+            raise _Refused(400, "invalid_request", "The Host header field is not host[:port].")
         if self.parser.should_upgrade():
             if self.parser.get_method() == b"CONNECT":
                 raise _Refused(400, "invalid_request", "This server does not tunnel (CONNECT).")
@@ -287,11 +432,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._heads += 1
         self._body_pending = True
+        self._body_raw = 0
+        self._payload_start = self._payload
         self._disarm()
-        self._guard.waiting.pop(self, None)
+        if not self.flow.write_paused:  # else its client is slow to read: still sheddable
+            self._guard.waiting.pop(self, None)
         super().on_headers_complete()
+        # The fields of a trailer section (chunked bodies) are counted, then dropped.
+        self.headers = Trailers(limits.max_header_fields, limits.max_head_bytes)  # type: ignore[assignment]
         if self.expect_100_continue:
             _close_if_answered_before_the_body(self.cycle)
+
+    def on_body(self, body: bytes) -> None:
+        self._payload += len(body)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The body is in: what arrives next is the next request's head."""
@@ -301,13 +455,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_head = True
         self._head_bytes = 0
-        self._uncounted = True  # the rest of this read, if any, is not counted
+        self._completed += 1
+        self._uncounted = True  # the rest of this piece, if any, is not counted
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         """Idle again (unless a pipelined request starts): sheddable, newest last; or, with
-        every earlier response sent, the refusal that waited for them."""
+        every earlier response sent, the refusal that waited for them; or the bytes held while
+        the answer was pending."""
         super().on_response_complete()
+        if self.transport.is_closing():  # `connection: close`: the answer may be unsent
+            self._close_flushing()
+            return
         refusal = self._refusal
         if refusal is not None:
             if not self._answers_due() and not self.transport.is_closing():
@@ -320,9 +479,72 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._release()
             self.transport.close()
             return
-        if self._counted and self.timeout_keep_alive_task is not None:
+        if self._held:
+            self.loop.call_soon(self._take_held)
+        elif self._counted and self.timeout_keep_alive_task is not None:
             self._guard.waiting.pop(self, None)
             self._guard.waiting[self] = None
+
+    # --- bytes out --------------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The answers waiting to be written are over the high-water mark: read nothing more,
+        give the client `write_timeout` to take them, and let the cap close this first."""
+        super().pause_writing()
+        self.flow.pause_reading()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(
+                self.limits.write_timeout, self._write_timed_out
+            )
+        if self._counted:
+            self._guard.waiting[self] = None
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        if self.timeout_keep_alive_task is None:  # not idle: busy again
+            self._guard.waiting.pop(self, None)
+        self.flow.resume_reading()
+
+    def _close_flushing(self, grace: float | None = None) -> None:
+        """Close once the answers are written; drop the connection if the client has not
+        taken them within the write timeout."""
+        self._release()
+        transport = self.transport
+        transport.close()
+        if self._write_timer is None and transport.get_write_buffer_size():
+            self._write_timer = self.loop.call_later(
+                grace or self.limits.write_timeout, self._write_timed_out
+            )
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        self._guard.write_timeouts += 1
+        self._release()
+        self._disarm()
+        self.transport.abort()
+
+    def timeout_keep_alive_handler(self) -> None:
+        """Idle too long: close (after the last answer, if the client has not taken it yet)."""
+        if not self.transport.is_closing():
+            self._close_flushing()
+
+    def shutdown(self) -> None:
+        """The server stops: close once idle, as uvicorn does, but never wait on a client
+        that does not take its answer."""
+        if not self._in_head and self._body_pending:  # a body still to come: drop it
+            self._drop_current_request()
+            self._release()
+            self.transport.close()
+            return
+        super().shutdown()
+        if self.transport.is_closing():
+            self._close_flushing(min(_SHUTDOWN_GRACE_SECONDS, self.limits.write_timeout))
+        elif self.flow.write_paused:
+            self._release()
+            self.transport.abort()
 
     # --- answers of the connection layer ----------------------------------------------------
 
@@ -356,7 +578,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Whether a response to an earlier request is still to be written."""
         cycle = self._running
         running = cycle is not None and not cycle.response_complete and not cycle.disconnected
-        return running or bool(self.pipeline)
+        return running or bool(self.pipeline) or bool(self._held)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         self._running = cycle  # the one in flight (self.cycle is the newest, maybe queued)
@@ -383,12 +605,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Send FIN after the answer, drop what still arrives, close on EOF or soon after."""
         guard = self._guard
         if guard.lingering >= self.limits.backlog or not self.transport.can_write_eof():
-            self.transport.close()
+            self._close_flushing()
             return
         self._draining = True
         guard.lingering += 1
         self.transport.write_eof()
-        self._arm(_LINGER_SECONDS, self.transport.close)
+        self._arm(_LINGER_SECONDS, self._close_flushing)
 
     def _log(self, status: int) -> None:
         scope = self.scope
@@ -406,15 +628,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 f"The request headers did not arrive within {self.limits.header_timeout:g} s.",
             )
         else:
-            self._release()
-            self.transport.close()
+            self._close_flushing()
 
     def _body_timed_out(self) -> None:
         self._timer = None
         cycle = self.cycle
         if cycle is None or cycle.response_started or self.transport.is_closing():
-            self._release()
-            self.transport.close()
+            self._close_flushing()
             return
         # The app is still waiting for the body: see _drop_current_request.
         self._answer_and_close(
@@ -427,7 +647,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Close this waiting connection to make room for a new one."""
         self._guard.shed += 1
         self._guard.note()
-        if self._in_head and self._head_bytes:
+        if self.transport.get_write_buffer_size():  # its client does not take its answers
+            self._release()
+            self._disarm()
+            self.transport.abort()
+        elif self._in_head and self._head_bytes:
             self._answer_and_close(
                 408, "invalid_request", "The request headers did not arrive in time."
             )
@@ -455,3 +679,32 @@ def _close_if_answered_before_the_body(cycle: RequestResponseCycle) -> None:
         await send(message)
 
     cycle.send = send_then_close  # type: ignore[method-assign]
+
+
+def _cut(data: bytes, pos: int, end: int) -> int:
+    """Where the piece of `data` from `pos` ends: after its first head end if another one
+    follows (so that a piece ends one head at most), else at `end`."""
+    first = data.find(_END_OF_HEAD, pos)
+    if first < 0:
+        return end
+    first += 4
+    return end if data.find(_END_OF_HEAD, first) < 0 else first
+
+
+def _tail_after(data: bytes, payload: int) -> int:
+    """How many bytes end `data` after the request that completed in it: what follows its last
+    head end (or the piece's start), less the body content fed in the piece. An estimate
+    that is exact unless the piece held the ends of two requests' bodies."""
+    last = data.rfind(_END_OF_HEAD)
+    start = last + 4 if last >= 0 else 0
+    return max(0, len(data) - start - payload)
+
+
+def _line_after(data: bytes, payload: int) -> bytes:
+    """The request line of a request that begins in `data` after another one completed in it
+    (after a head end, or after a body of `payload` bytes): the first candidate that reads as
+    a request line, else the first."""
+    last = data.find(_END_OF_HEAD)
+    starts = [payload] if last < 0 else [last + 4 + payload, last + 4, payload]
+    lines = [data[start:].lstrip(b"\r\n").partition(b"\r\n")[0] + b"\r\n" for start in starts]
+    return next((line for line in lines if is_request_line(line[:-2])), lines[0])
