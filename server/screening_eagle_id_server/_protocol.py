@@ -258,36 +258,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Feed one piece (it ends one head at most), counting the head's bytes as they
         arrive, and the body phase's after them; False when the connection is answered."""
         limits = self.limits
-        completed = self._completed
-        self._piece_payload = payload = self._payload
-        in_head = self._in_head
-        if in_head:
+        if self._in_head:
             if not self._head_bytes:
                 self._uncounted = False  # this head begins here: its bytes are counted
             budget = limits.max_head_bytes - self._head_bytes
-            if len(data) > budget:
-                # Parse only what the limit allows: if the head does not end within it, 431.
-                heads = self._heads
-                self._head_bytes += budget
-                if not self._feed(data[:budget]) or self.transport.is_closing():
-                    return False
-                if self._heads == heads:
-                    return self._refuse(
-                        431, f"The request head must not exceed {limits.max_head_bytes} bytes."
-                    )
-                return self._feed_piece(data[budget:])
-            else:
+            if len(data) <= budget:
                 self._head_bytes += len(data)
-        if not self._feed(data):
+                return self._feed_counted(data)
+            # Parse only what the limit allows: if the head does not end within it, 431.
+            heads = self._heads
+            self._head_bytes += budget
+            if not self._feed_counted(data[:budget]):
+                return False
+            if self._heads == heads:
+                return self._refuse(
+                    431, f"The request head must not exceed {limits.max_head_bytes} bytes."
+                )
+            return self._feed_piece(data[budget:])
+        heads, completed = self._heads, self._completed
+        if not self._feed_counted(data):
             return False
-        if self._completed != completed:
-            if self._in_head and self._head_bytes == 0:  # the next head began in this piece
-                self._head_bytes = _tail_after(data, self._payload - payload)
-            return True
-        if in_head:
-            if not self._in_head:  # the head ended in this piece: its body is not counted
-                self._payload_base = self._payload
-            return True
+        if self._heads != heads or self._completed != completed:
+            return True  # not all of it was the body phase of one request
         # The whole piece was the body phase of one request.
         self._body_raw += len(data)
         if self._payload - self._payload_start > limits.max_body_bytes:
@@ -300,6 +292,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 "The chunk framing and trailers of a body must not exceed"
                 f" {limits.max_head_bytes} bytes.",
             )
+        return True
+
+    def _feed_counted(self, data: bytes) -> bool:
+        """Feed `data`; then account for a head that ended in it (the body that came with it
+        is not counted as the body phase's) and a request that completed in it (the next
+        head may have begun: its bytes so far)."""
+        heads, completed = self._heads, self._completed
+        self._piece_payload = payload = self._payload
+        if not self._feed(data) or self.transport.is_closing():
+            return False
+        if self._heads != heads:
+            self._payload_base = self._payload
+        if self._completed != completed and self._in_head and not self._head_bytes:
+            self._head_bytes = _tail_after(data, self._payload - payload)
         return True
 
     def _refuse(self, status: int, description: str) -> bool:
