@@ -32,6 +32,7 @@ def rss_kib(pid: int) -> int:
 class LiveServer:
     proc: subprocess.Popen[bytes]
     address: tuple[str, int]
+    log: Path
 
     def rss_kib(self) -> int:
         return rss_kib(self.proc.pid)
@@ -45,7 +46,8 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            pytest.fail(f"the server did not stop within {within} s of SIGINT")
+            tail = self.log.read_text(errors="replace")[-2000:]
+            pytest.fail(f"the server did not stop within {within} s of SIGINT: {tail}")
         return time.monotonic() - started
 
 
@@ -79,7 +81,7 @@ def live_server(log: Path, *flags: str) -> Iterator[LiveServer]:
             stdin=subprocess.DEVNULL,
             env=env,
         )
-    server = LiveServer(proc, ("127.0.0.1", port))
+    server = LiveServer(proc, ("127.0.0.1", port), log)
     try:
         for _ in range(400):
             if proc.poll() is not None:

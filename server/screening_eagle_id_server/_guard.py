@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from uvicorn.server import ServerState
 
 if TYPE_CHECKING:
-    from ._protocol import LimitedHttpToolsProtocol
+    from ._connection import BoundedConnection
 
 __all__ = ["Guard", "guard_of"]
 
@@ -27,7 +27,7 @@ class Guard:
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.count = 0
-        self.waiting: dict[LimitedHttpToolsProtocol, None] = {}
+        self.waiting: dict[BoundedConnection, None] = {}
         self.lingering = 0
         self.shed = 0
         self.refused = 0
