@@ -157,18 +157,20 @@ class BoundedConnection(HttpToolsProtocol):
         return not self.transport.is_closing()  # open for writing the answers
 
     def shutdown(self) -> None:
-        """The server stops: close once idle, as uvicorn does, but never wait on a client
-        that does not take its answer (a second at most, from now on)."""
+        """The server stops: close once idle, as uvicorn does, but never wait on a client:
+        a body still to come is dropped, and whatever else the connection is doing (an
+        answer being made or not taken) gets a second at most."""
         self._write_grace = min(_SHUTDOWN_GRACE_SECONDS, self.limits.write_timeout)
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+        self._write_timer = self.loop.call_later(self._write_grace, self._write_timed_out)
         if not self._in_head and self._body_pending:  # a body still to come: drop it
             self._drop_current_request()
             self._release()
             self.transport.close()
             return
         super().shutdown()
-        if self.transport.is_closing():
-            self._close_flushing()
-        elif self.flow.write_paused:
+        if self.flow.write_paused and not self.transport.is_closing():
             self._release()
             self.transport.abort()
 

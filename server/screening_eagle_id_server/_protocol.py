@@ -134,10 +134,6 @@ class LimitedHttpToolsProtocol(BoundedConnection):
             return True  # not all of it was the body phase of one request
         # The whole piece was the body phase of one request.
         self._body_raw += len(data)
-        if self._payload - self._payload_start > limits.max_body_bytes:
-            return self._refuse(
-                413, f"The request body must not exceed {limits.max_body_bytes} bytes."
-            )
         if self._body_raw - (self._payload - self._payload_base) > limits.max_head_bytes:
             return self._refuse(
                 431,
@@ -166,7 +162,7 @@ class LimitedHttpToolsProtocol(BoundedConnection):
         except httptools.HttpParserCallbackError as exc:
             refused = exc.__context__
             if isinstance(refused, _Refused):
-                self._answer_and_close(refused.status, refused.error, refused.description)
+                self._refuse(refused.status, refused.description)
             elif isinstance(refused, TrailersTooLarge):
                 self._refuse(
                     431,
@@ -292,7 +288,14 @@ class LimitedHttpToolsProtocol(BoundedConnection):
             _close_if_answered_before_the_body(self.cycle)
 
     def on_body(self, body: bytes) -> None:
+        """Count the body's content, however its bytes arrive: 413 past the limit."""
         self._payload += len(body)
+        if self._payload - self._payload_start > self.limits.max_body_bytes:
+            raise _Refused(
+                413,
+                "invalid_request",
+                f"The request body must not exceed {self.limits.max_body_bytes} bytes.",
+            )
         super().on_body(body)
 
     def on_message_complete(self) -> None:
