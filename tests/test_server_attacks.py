@@ -15,6 +15,8 @@ import pytest
 from budget_server import LiveServer, live_server
 from test_server_limits import BODY, head, read_answer
 
+pytestmark = pytest.mark.slow  # each attack runs for a couple of seconds
+
 # What one attacking connection may add to the server's resident memory, with margin: the
 # documented budget is well under 1 MiB per connection (notes/i18-docs.md).
 MAX_GROWTH_KIB = 8 * 1024

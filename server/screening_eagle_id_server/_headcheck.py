@@ -18,10 +18,14 @@ _TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _REQUEST_LINE = re.compile(_TCHAR + rb"+ [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]")
 
 
-@lru_cache(maxsize=256)
 def valid_host(value: bytes) -> bool:
     """Whether a Host field value is `uri-host [ ":" port ]` (empty is valid: RFC 9112 §3.2),
-    with a port of at most 65535 and an IPv6 literal that parses."""
+    with a port of at most 65535 and an IPv6 literal that parses. The answers for short
+    values are remembered (a few hosts serve every request), in a few KiB at most."""
+    return _valid_host_cached(value) if len(value) <= 128 else _valid_host(value)
+
+
+def _valid_host(value: bytes) -> bool:
     match = _HOST.fullmatch(value)
     if match is None:
         return False
@@ -34,6 +38,9 @@ def valid_host(value: bytes) -> bool:
         except ValueError:
             return False
     return True
+
+
+_valid_host_cached = lru_cache(maxsize=64)(_valid_host)
 
 
 def is_request_line(line: bytes) -> bool:
