@@ -81,6 +81,7 @@ class BoundedConnection(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._write_grace = limits.write_timeout  # shorter once the server stops
+        self._stopping = False
         self._held = b""  # read, not parsed: a request waits behind the one being answered
         self._body_raw = 0  # bytes of the body phase so far (payload, chunk framing, trailers)
         self._payload = 0  # body content received on this connection
@@ -160,6 +161,7 @@ class BoundedConnection(HttpToolsProtocol):
         """The server stops: close once idle, as uvicorn does, but never wait on a client:
         a body still to come is dropped, and whatever else the connection is doing (an
         answer being made or not taken) gets a second at most."""
+        self._stopping = True
         self._write_grace = min(_SHUTDOWN_GRACE_SECONDS, self.limits.write_timeout)
         if self._write_timer is not None:
             self._write_timer.cancel()
@@ -209,7 +211,7 @@ class BoundedConnection(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self._write_timer is not None:
+        if self._write_timer is not None and not self._stopping:
             self._write_timer.cancel()
             self._write_timer = None
         if self.timeout_keep_alive_task is None:  # not idle: busy again
