@@ -186,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
         default=limits.max_connections,
         metavar="N",
         help="open connections at most (lowered to fit the open-file limit); past it the"
-        " longest-waiting idle or incomplete one is closed, or 503 when all are busy"
+        " longest-waiting one (idle, its head incomplete, or not taking its answers) is"
+        " closed, or 503 when all are busy"
         f" (default {limits.max_connections})",
     )
     group.add_argument(
@@ -194,7 +195,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=limits.max_head_bytes,
         metavar="N",
-        help=f"431 for a request line plus headers over N bytes (default {limits.max_head_bytes})",
+        help="431 for a request line plus headers over N bytes, and for a chunked body's"
+        f" framing and trailers over N bytes (default {limits.max_head_bytes})",
     )
     group.add_argument(
         "--max-header-fields",
