@@ -31,6 +31,7 @@ PER_CONNECTION_KIB = 512
 CONNECTIONS = 6  # at most, per example
 # Python's allocator keeps what it freed: the bound is for the whole run, not per example.
 TOTAL_KIB = 16 * 1024 + CONNECTIONS * PER_CONNECTION_KIB
+SLACK_KIB = 4 * 1024
 SEND_SECONDS = 0.8
 MAX_STREAM_BYTES = 4 << 20
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
@@ -173,10 +174,14 @@ def test_every_connection_stays_within_its_budget(tmp_path: Path) -> None:
         def run(streams: list[Stream]) -> None:
             for sock in open_socks:
                 sock.close()
+            before = server.rss_kib()
             open_socks[:] = _drive(server.address, streams)
             assert _normal_token(server.address) < 1.0
             rss = server.rss_kib()
             peak[0] = max(peak[0], rss)
+            # Per connection (with a few MiB for the allocator's arenas), and in all.
+            allowed = len(streams) * PER_CONNECTION_KIB + SLACK_KIB
+            assert rss - before < allowed, (rss - before, allowed, streams)
             assert rss - baseline < TOTAL_KIB, (rss - baseline, streams)
             for stream in streams:
                 statuses.extend(int(s) for s in STATUS.findall(bytes(stream.received)))
