@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 __all__ = [
     "Check",
@@ -348,11 +349,18 @@ _PACKAGES = (
 )
 
 
+# The generator is installed in its own venv (`make generate`), not in the bench venv.
+_GEN_SITE = [
+    str(p) for p in (Path(__file__).resolve().parents[1] / ".venv-gen").glob("lib/*/site-packages")
+]
+
+
 def _version(name: str) -> str:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return "absent"
+        found = [d.version for d in metadata.distributions(name=name, path=_GEN_SITE)]
+        return found[0] if found else "absent"
 
 
 def _cpu_model() -> str:

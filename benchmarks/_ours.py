@@ -1,4 +1,4 @@
-"""This package's clients, built the way the README shows. The one place that knows their API."""
+"""This package's clients, built the way the docs show. The one place that knows their API."""
 
 from __future__ import annotations
 

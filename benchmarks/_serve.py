@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 import uvicorn
+from screening_eagle_id_server._cli import uvicorn_log_config
 from screening_eagle_id_server._limits import ConnectionLimits, connection_cap
 from screening_eagle_id_server._protocol import LimitedHttpToolsProtocol
 
@@ -46,6 +47,7 @@ UVICORN_SETTINGS: dict[str, Any] = {
     "ws": "none",
     "server_header": False,
     "log_level": "info",
+    "log_config": uvicorn_log_config(),
 }
 
 # Other stacks to compare with (see the module's docstring).

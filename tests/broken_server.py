@@ -97,6 +97,10 @@ class Defect:
     verdict: str = "FAIL"
     # Under --profile oauth2 (only RFC MUSTs fail): None when it is the same as `verdict`.
     oauth2_verdict: str | None = None
+    # Checks whose verdict differs from `verdict` (an `also` check of another source).
+    verdict_of: tuple[tuple[str, str], ...] = ()
+    # Text the check's detail must hold: the message states what was received.
+    detail: tuple[str, ...] = ()
 
 
 def _on_json(status: Callable[[int], bool], edit: Callable[[dict[str, Any]], None]) -> After:
@@ -210,6 +214,55 @@ def _default_scope(ex: Exchange) -> None:
         ex.body = urlencode([*fields, ("scope", "openid")]).encode()
 
 
+def _unsupported_grant_as_501(ex: Exchange) -> None:
+    body = ex.response_json()
+    if isinstance(body, dict) and body.get("error") == "unsupported_grant_type":
+        ex.status = 501
+
+
+def _join_repeated_scope(ex: Exchange) -> None:
+    fields = ex.form()
+    scopes = [v for k, v in fields if k == "scope"]
+    if ex.method == "POST" and len(scopes) > 1:
+        rest = [(k, v) for k, v in fields if k != "scope"]
+        ex.body = urlencode([*rest, ("scope", " ".join(scopes))]).encode()
+
+
+def _omitted_scope_crashes(ex: Exchange) -> bool:
+    fields = dict(ex.form())
+    return ex.method == "POST" and "grant_type" in fields and "scope" not in fields
+
+
+def _empty_error_bodies(ex: Exchange) -> None:
+    if ex.status >= 400:
+        ex.response_body = b""
+
+
+def _get_401_without_challenge(ex: Exchange) -> None:
+    if ex.method == "GET":
+        _respond(
+            ex,
+            401,
+            {"error": "invalid_client", "errorDescription": "log in first"},
+            b"application/json",
+        )
+
+
+def _body_credentials_401_without_challenge(ex: Exchange) -> None:
+    if any(k == "client_secret" for k, _ in ex.form()):
+        _respond(
+            ex,
+            401,
+            {"error": "invalid_client", "errorDescription": "wrong client_secret"},
+            b"application/json",
+        )
+
+
+def _unregistered_codes(body: dict[str, Any]) -> None:
+    if body.get("error") == "access_denied":
+        body["error"] = "scope_invalid"
+
+
 def _rename_unsupported_grant(body: dict[str, Any]) -> None:
     if body.get("error") == "unsupported_grant_type":
         body["error"] = "invalid_request"
@@ -276,28 +329,46 @@ def _rfc_description_name(body: dict[str, Any]) -> None:
 KNOWN_SCOPES = frozenset({"openid", "email", "profile", "inspect", "offline"})
 
 
-def _drop_unknown_scopes(*, state_it: bool) -> tuple[Before, After]:
-    """Grant only the known part of a requested scope; say so in `scope` only if `state_it`."""
-    dropped: set[int] = set()
+def _drop_scopes(
+    *, state_it: bool = False, claim_it: bool = False, alone: bool = False, drop: str = ""
+) -> tuple[Before, After]:
+    """Grant only the known part of a requested scope (or, with `drop`, all but that scope).
+
+    The 200 says what was granted in `scope` only if `state_it`; with `claim_it` its `scope`
+    names what was asked, dropped part included. With `alone`, a request of unknown scopes
+    only is granted `openid`.
+    """
+    dropped: dict[int, str] = {}
 
     def before(ex: Exchange) -> None:
         fields = ex.form()
         scope = dict(fields).get("scope")
         if ex.method != "POST" or scope is None:
             return
-        known = [s for s in scope.split() if s in KNOWN_SCOPES]
-        if known and len(known) != len(scope.split()):
-            kept = " ".join(known)
-            ex.body = urlencode([(k, kept if k == "scope" else v) for k, v in fields]).encode()
-            dropped.add(id(ex))
+        if drop:
+            known = [s for s in scope.split() if s != drop]
+        else:
+            known = [s for s in scope.split() if s in KNOWN_SCOPES]
+        if alone:
+            if known:
+                return
+            known = ["openid"]
+        elif not known or len(known) == len(scope.split()):
+            return
+        kept = " ".join(known)
+        ex.body = urlencode([(k, kept if k == "scope" else v) for k, v in fields]).encode()
+        dropped[id(ex)] = scope
 
     def after(ex: Exchange) -> None:
-        if id(ex) in dropped and ex.status == 200:
-            dropped.discard(id(ex))
-            if not state_it:
-                body = ex.response_json()
-                body.pop("scope", None)
-                ex.set_response_json(body)
+        asked = dropped.pop(id(ex), None)
+        if asked is None or ex.status != 200:
+            return
+        body = ex.response_json()
+        if claim_it:
+            body["scope"] = asked
+        elif not state_it:
+            body.pop("scope", None)
+        ex.set_response_json(body)
 
     return before, after
 
@@ -402,8 +473,8 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "invalid-client",
             "401 without a WWW-Authenticate challenge",
             after=_strip_header(b"www-authenticate", lambda s: s == 401),
-            # A failed Basic authentication is such a 401 too.
-            also=("malformed-basic",),
+            # A failed Basic authentication is such a 401 too; every-401-challenge sees all.
+            also=("malformed-basic", "every-401-challenge"),
         ),
         "unknown-client-named": Defect(
             "indistinguishable-client-errors",
@@ -441,6 +512,8 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "error-body",
             "access_denied is sent without `error` (as `code`)",
             after=_on_json(_error, _error_code_missing),
+            # A refusal must say why: the unknown-scope 403 no longer does.
+            also=("unknown-scope", "disallowed-scope"),
         ),
         "error-description-not-a-string": Defect(
             "error-body",
@@ -451,6 +524,8 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
             "repeated-parameters",
             "a repeated parameter silently takes its last value",
             before=_last_parameter_wins,
+            # Every parameter is tried, not only the first that fails.
+            detail=("`grant_type` sent twice", "`scope` sent twice"),
         ),
         "accepts-json": Defect(
             "non-form-body", "a JSON body is accepted like a form", before=_accept_json
@@ -516,7 +591,86 @@ def _defects(known: frozenset[str]) -> dict[str, Defect]:
         "unknown-scope-dropped-silently": Defect(
             "unknown-scope",
             "an unknown scope is dropped and the 200 does not say what was granted",
-            *_drop_unknown_scopes(state_it=False),
+            *_drop_scopes(),
+            detail=("200 without `scope`, which means as requested",),
+        ),
+        "unknown-scope-alone-granted-silently": Defect(
+            "unknown-scope",
+            "an unknown scope asked alone gets a 200 without `scope` (granted nothing, said "
+            "nothing)",
+            *_drop_scopes(alone=True),
+            detail=("unknown scope alone", "200 without `scope`"),
+        ),
+        "unknown-scope-granted-explicitly": Defect(
+            "unknown-scope",
+            "known + unknown scope: the 200's `scope` claims the unknown one too (same rule, "
+            "same severity as omitting `scope`)",
+            *_drop_scopes(claim_it=True),
+            detail=("known + unknown scope", "grants 'conformance-check-unknown-scope'"),
+        ),
+        "disallowed-scope-granted-silently": Defect(
+            "disallowed-scope",
+            "a scope the client may not have is dropped and the 200 omits `scope`",
+            *_drop_scopes(drop="offline"),
+            detail=("known + disallowed scope", "200 without `scope`", "claims 'offline'"),
+        ),
+        "omitted-scope-500": Defect(
+            "omitted-scope",
+            "a request without scope crashes the server",
+            before=_short_circuit(_omitted_scope_crashes, 500),
+            detail=("got 500 error='server_error'", "scope omitted"),
+        ),
+        "unsupported-grant-501": Defect(
+            "unsupported-grant-type",
+            "an unknown grant_type is answered 501 (with error unsupported_grant_type)",
+            after=_unsupported_grant_as_501,
+            detail=("got 501 error='unsupported_grant_type'",),
+        ),
+        "repeated-scope-joined": Defect(
+            "repeated-parameters",
+            "a repeated scope is joined into one and granted (a repeated grant_type is refused)",
+            before=_join_repeated_scope,
+            detail=("`scope` sent twice", "got 200 error=None"),
+        ),
+        "empty-error-bodies": Defect(
+            "error-body",
+            "every error is answered with an empty body (RFC 6749 §5.2: `error` REQUIRED)",
+            after=_empty_error_bodies,
+            # Every check that expects an error code reads it from the body.
+            also=(
+                "invalid-client",
+                "repeated-parameters",
+                "non-form-body",
+                "omitted-scope",
+                "unknown-scope",
+                "disallowed-scope",
+                "unsupported-grant-type",
+            ),
+            verdict_of=(("non-form-body", "WARN"),),
+            detail=("with an empty body", "`error` member is REQUIRED"),
+        ),
+        "unregistered-error-code": Defect(
+            "error-body",
+            "a refused scope is `scope_invalid`, a code neither RFC 6749 nor IANA's registry has",
+            after=_on_json(_error, _unregistered_codes),
+            verdict="WARN",
+            oauth2_verdict="FAIL",
+            detail=("'scope_invalid' is neither an RFC 6749 §5.2 code",),
+        ),
+        "get-401-without-challenge": Defect(
+            "every-401-challenge",
+            "GET is answered 401 without WWW-Authenticate",
+            before=_get_401_without_challenge,
+            # The status itself is not RFC 9110's advice for a method the endpoint lacks.
+            also=("other-methods",),
+            verdict_of=(("other-methods", "WARN"),),
+            detail=("401 without a `WWW-Authenticate` challenge", "GET no body"),
+        ),
+        "body-credentials-401-without-challenge": Defect(
+            "every-401-challenge",
+            "a wrong client_secret in the body is answered 401 without WWW-Authenticate",
+            before=_body_credentials_401_without_challenge,
+            detail=("401 without a `WWW-Authenticate` challenge", "client_secret"),
         ),
         "raw-basic-credentials": Defect(
             "special-credentials", "Basic credentials are not form-url-decoded", before=_raw_basic
@@ -605,7 +759,22 @@ def _controls() -> dict[str, Defect]:
         "unknown-scope-dropped-and-stated": Defect(
             "unknown-scope",
             "an unknown scope is dropped and the 200's `scope` says what was granted",
-            *_drop_unknown_scopes(state_it=True),
+            *_drop_scopes(state_it=True),
+        ),
+        "unknown-scope-alone-granted-and-stated": Defect(
+            "unknown-scope",
+            "an unknown scope asked alone gets openid, and the 200's `scope` says so",
+            *_drop_scopes(state_it=True, alone=True),
+        ),
+        "omitted-scope-defaults": Defect(
+            "omitted-scope",
+            "an omitted scope gets a default (RFC 6749 §3.3 allows it)",
+            before=_default_scope,
+        ),
+        "disallowed-scope-dropped-and-stated": Defect(
+            "disallowed-scope",
+            "a scope the client may not have is dropped and the 200's `scope` says so",
+            *_drop_scopes(state_it=True, drop="offline"),
         ),
     }
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixed_ports import REAL_PORTS_ONLY, forbid_documented_ports
 from live_server import LiveServer, start_server
 from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Registry, Settings
 
@@ -39,6 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config_home = tempfile.mkdtemp(prefix="eagle-id-tests-config-")
     os.environ["XDG_CONFIG_HOME"] = config_home
     config.add_cleanup(lambda: shutil.rmtree(config_home, ignore_errors=True))
+    # Nor does a port a user may be using (`make serve` holds 127.0.0.1:8000): binding one of
+    # the documented ports in-process fails as if it were taken, on every run.
+    # (test_hermetic.py turns this off in a subprocess that runs with those ports really held.)
+    if os.environ.get(REAL_PORTS_ONLY) != "1":
+        forbid_documented_ports()
 
 
 @pytest.fixture(scope="session")

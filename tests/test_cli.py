@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import screening_eagle_id
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from live_server import LiveServer
 from screening_eagle_id import MemoryCache, Token, _cli
 from screening_eagle_id._filecache import default_cache_dir
@@ -46,7 +48,45 @@ def test_decode_prints_header_and_claims_marked_unverified() -> None:
     header = output.split("# header\n")[1].split("# claims\n")[0]
     claims = output.split("# claims\n")[1]
     assert json.loads(header) == {"alg": "HS256", "typ": "JWT"}
-    assert json.loads(claims) == {"aud": "x", "sub": "1302"}
+    assert json.loads(claims) == {"aud": "x", "sub": "1302"}  # no times: no times section
+
+
+def _claims_jwt(claims: dict[str, object]) -> str:
+    return f"{_b64({'alg': 'HS256'})}.{_b64(claims)}.sig"
+
+
+def test_decode_shows_each_time_claim_in_utc_beside_its_number() -> None:
+    claims = {"sub": "1", "iat": 1764639000, "nbf": 1764639000.5, "exp": 1765243800}
+    status, output = run("decode", _claims_jwt(claims))
+    assert status == 0
+    printed, times = output.split("# claims\n")[1].split("# times (UTC)\n")
+    assert json.loads(printed) == claims
+    assert times.splitlines() == [
+        "exp  1765243800    2025-12-09 01:30:00 UTC",
+        "iat  1764639000    2025-12-02 01:30:00 UTC",
+        "nbf  1764639000.5  2025-12-02 01:30:00 UTC",
+    ]
+    # --json stays machine-readable: the numbers as they came, nothing added.
+    status, output = run("decode", "--json", _claims_jwt(claims))
+    assert json.loads(output)["claims"] == claims
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(times=st.dictionaries(st.sampled_from(["exp", "iat", "nbf"]), _JSON))
+def test_decode_any_time_claim_is_shown_or_said_not_to_be_a_time(times: dict[str, object]) -> None:
+    status, output = run("decode", _claims_jwt({"sub": "1", **times}))
+    assert status == 0
+    lines = output.split("# times (UTC)\n")[1].splitlines() if times else []
+    assert [line.split()[0] for line in lines] == sorted(times)
+    for line in lines:
+        assert line.endswith((" UTC", "(not a time)")), line
 
 
 @pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "PYTHONUNBUFFERED"])
@@ -172,15 +212,38 @@ def test_cache_file_uses_the_file_cache_hook(
 def test_serve_delegates_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
     import screening_eagle_id_server
 
-    calls: list[list[str]] = []
+    calls: list[tuple[list[str], str]] = []
 
-    def fake_main(argv: list[str]) -> int:
-        calls.append(argv)
+    def fake_main(argv: list[str], prog: str) -> int:
+        calls.append((argv, prog))
         return 7
 
     monkeypatch.setattr(screening_eagle_id_server, "main", fake_main)
     assert _cli.main(["serve", "--dev", "--port", "0"]) == 7
-    assert calls == [["--dev", "--port", "0"]]
+    assert calls == [(["--dev", "--port", "0"], "eagle-id serve")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [(["serve"], "eagle-id serve"), ([], "python -m screening_eagle_id_server")],
+)
+def test_the_server_help_and_errors_name_the_command_that_was_typed(
+    argv: list[str], name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from screening_eagle_id_server import main as server_main
+
+    run_it = _cli.main if argv else server_main
+    with pytest.raises(SystemExit) as exc:
+        run_it([*argv, "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {name} [-h]")
+    with pytest.raises(SystemExit) as exc:
+        run_it([*argv, "--workers", "many"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(f"{name.removeprefix('python -m ')}: argument")
+    # Refusals after the arguments are read say the same name.
+    assert run_it([*argv, "--dev", "--host", "192.0.2.1"]) == 2
+    assert capsys.readouterr().err.startswith(f"{name.removeprefix('python -m ')}: --dev binds")
 
 
 def test_serve_without_the_server_extra(
@@ -292,6 +355,39 @@ def test_cache_clear_removes_the_current_entry_then_all(
     )
     assert list(default_cache_dir().glob("*.json")) == []
     assert list(default_cache_dir().glob("*.lock")) != []  # lock files are never deleted
+
+
+def test_cache_clear_all_removes_every_entry_it_can_and_names_what_it_skips(
+    env: None, reference_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run("token")
+    run("token", "--scope", "email")
+    folder = default_cache_dir()
+    target = tmp_path / "not-ours.json"
+    target.write_text("keep me")
+    (folder / "00000000.json").mkdir()  # sorted first: it must not stop the rest
+    (folder / "11111111.json").symlink_to(target)
+    os.mkfifo(folder / "22222222.json")
+    capsys.readouterr()
+    status, said = run("cache", "clear", "--all")
+    err = capsys.readouterr().err
+    assert status == 1  # not every entry is gone
+    assert said == f"removed 2 cached tokens from {folder}\n"
+    assert "00000000.json in place: a directory" in err
+    assert "11111111.json in place: a symlink" in err
+    assert "22222222.json in place: a FIFO" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in folder.glob("*.json")) == [
+        "00000000.json",
+        "11111111.json",
+        "22222222.json",
+    ]
+    assert target.read_text() == "keep me"  # never followed
+    for name in ("11111111.json", "22222222.json"):
+        (folder / name).unlink()
+    (folder / "00000000.json").rmdir()
+    run("token")
+    assert run("cache", "clear", "--all") == (0, f"removed 1 cached token from {folder}\n")
 
 
 # -- item 3: CLI polish ---------------------------------------------------------------------------
@@ -419,6 +515,10 @@ def test_the_full_url_and_the_base_url_share_one_cache_entry(
         ["--scope", ""],
         ["--cache", "memory", "--json"],
         ["--cache", "file"],
+        ["--url", "https://id.example.com", "--token-path", "/o/token/"],
+        ["--assume-lifetime", "60", "--json"],
+        ["--assume-lifetime", "0"],
+        ["--assume-lifetime", "1e3"],
         ["--cache", "disk"],
         ["--json", "--json"],
         ["--scope", "a", "--scope", "b"],

@@ -453,7 +453,7 @@ def test_plain_http_to_a_remote_host_is_refused_before_sending(url: str) -> None
     "url", ["http://127.0.0.1:8000", "http://localhost", "http://[::1]:9", "http://127.1.2.3"]
 )
 def test_plain_http_to_loopback_is_allowed(url: str) -> None:
-    assert TokenClient(url, CREDS, scope="openid").url == url.rstrip("/")
+    assert TokenClient(url, CREDS, scope="openid").base_url == url.rstrip("/")
 
 
 def test_plain_http_can_be_allowed_explicitly() -> None:
@@ -497,10 +497,11 @@ def test_the_url_is_canonical_and_may_be_the_full_token_url(given: str, canonica
         scope="openid",
         http_client=httpx.Client(transport=httpx.MockTransport(endpoint)),
     )
-    assert tc.url == canonical
+    assert tc.base_url == canonical
+    assert tc.url == canonical + "/api/id/v1/auth/token" == tc.base_url + tc.token_path
     assert tc.cache_key == TokenClient(canonical, CREDS, scope="openid").cache_key
     tc.get_token()
-    assert str(endpoint.requests[0].url) == canonical + "/api/id/v1/auth/token"
+    assert str(endpoint.requests[0].url) == tc.url
 
 
 def test_the_full_token_url_of_a_live_server(reference_server: LiveServer) -> None:

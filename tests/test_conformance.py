@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from broken_server import CONTROLS, DEFECTS, BrokenServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from live_server import LiveServer
 from screening_eagle_id_conformance import (
     CHECKS,
@@ -37,11 +39,13 @@ from screening_eagle_id_conformance import (
 )
 from screening_eagle_id_conformance._checks import (
     Violation,
+    expected_got,
     validate_error_body,
     validate_granted_scope,
 )
 from screening_eagle_id_conformance._fuzz import BUILTIN_CHECKS, run_schemathesis
 from screening_eagle_id_conformance._http import Reply, check_url
+from screening_eagle_id_conformance._validate import unregistered_error
 from screening_eagle_id_server import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -62,15 +66,17 @@ MAX_EXAMPLES = 20
 # A client whose id and secret need form-urlencoding (RFC 6749 §2.3.1): + % : / and non-ASCII.
 SPECIAL_ID = "svc+ops:eu/100%-ü"
 SPECIAL_SECRET = "s3cr+t:%2F/ü ok"
+# A scope the server knows (the special client has it) that the demo client may not have.
+DISALLOWED = "offline"
 
 
-def _client(client_id: str, secret: str, sub: str) -> str:
+def _client(client_id: str, secret: str, sub: str, scopes: str = SCOPE + " offline") -> str:
     digest = hashlib.sha256(secret.encode()).hexdigest()
     return f"""
 [[clients]]
 client_id = "{client_id}"
 secret_sha256 = "{digest}"
-scopes = ["openid", "email", "profile", "inspect", "offline"]
+scopes = {json.dumps(scopes.split())}
 grant_types = ["client_credentials"]
 [clients.claims]
 sub = "{sub}"
@@ -89,7 +95,7 @@ def _no_eagle_id_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def broken_url() -> Iterator[str]:
     """One reference server with a special client, wrapped so `/broken/<defect>` plants a defect."""
     registry = Registry.from_toml(
-        _client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, "1302")
+        _client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, "1302", SCOPE)
         + _client(SPECIAL_ID, SPECIAL_SECRET, "7")
     )
     settings = Settings(signing_key=secrets.token_bytes(32), registry=registry)
@@ -140,6 +146,19 @@ def test_reference_server_passes_with_a_special_client(broken_url: str) -> None:
     report = run(Options(target=_target(broken_url), schemathesis=False))
     assert report.ok, _explain(report)
     assert report.outcome("special-credentials") is Outcome.PASSED
+    assert report.outcome("disallowed-scope") is Outcome.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("profile", list(Profile))
+def test_reference_server_passes_every_rule_under_every_profile(
+    broken_url: str, profile: Profile
+) -> None:
+    options = Options(
+        target=_target(broken_url), schemathesis=False, profile=profile, disallowed_scope=DISALLOWED
+    )
+    report = run(options)
+    assert _verdicts(report) == {}, _explain(report)
+    assert report.outcome("disallowed-scope") is Outcome.PASSED
 
 
 # schemathesis checks without a planted defect of their own, and why.
@@ -168,6 +187,30 @@ def _verdicts(report: Report) -> dict[str, str]:
 BAD = (Outcome.FAILED, Outcome.WARNED)
 
 
+def _expected(name: str, profile: Profile = Profile.SCREENING_EAGLE) -> dict[str, str]:
+    defect = DEFECTS[name]
+    verdict = defect.verdict
+    if profile is Profile.OAUTH2 and defect.oauth2_verdict:
+        verdict = defect.oauth2_verdict
+    expected = {check: verdict for check in (defect.check, *defect.also)}
+    return expected | dict(defect.verdict_of)
+
+
+def _assert_rules_as_declared(report: Report, profile: Profile) -> None:
+    """Every verdict rests on a source its row of the rule table declares, and says what came."""
+    rows = {c.id: c for c in CHECKS}
+    for result in report.results:
+        if result.outcome not in BAD:
+            continue
+        assert result.detail
+        assert result.got, result  # every FAIL line states what it got
+        assert result.curl is not None
+        assert result.curl.startswith("curl ")
+        if result.name in rows:
+            declared = {_checks.resolve(s, profile) for s in rows[result.name].sources}
+            assert result.source in declared, result
+
+
 @pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_a_planted_defect_fails_exactly_its_check(broken_url: str, name: str) -> None:
     defect = DEFECTS[name]
@@ -176,17 +219,14 @@ def test_a_planted_defect_fails_exactly_its_check(broken_url: str, name: str) ->
         schemathesis=defect.needs_schemathesis,
         max_examples=MAX_EXAMPLES,
         seed=SEED,
+        disallowed_scope=DISALLOWED,
     )
     report = run(options)
-    expected = {check: defect.verdict for check in (defect.check, *defect.also)}
-    assert _verdicts(report) == expected, _explain(report)
-    for failure in report.results:
-        if failure.outcome not in BAD:
-            continue
-        assert failure.detail
-        assert failure.got, failure  # every FAIL line states what it got
-        assert failure.curl is not None
-        assert failure.curl.startswith("curl ")
+    assert _verdicts(report) == _expected(name), _explain(report)
+    _assert_rules_as_declared(report, Profile.SCREENING_EAGLE)
+    detail = report.result(defect.check).detail
+    for text in defect.detail:
+        assert text in detail, detail
 
 
 def test_one_behaviour_is_reported_once_with_every_check_it_broke(broken_url: str) -> None:
@@ -204,7 +244,8 @@ def test_one_behaviour_is_reported_once_with_every_check_it_broke(broken_url: st
 
 
 @pytest.mark.parametrize("name", sorted(n for n, d in DEFECTS.items() if d.oauth2_verdict))
-def test_a_spec_only_defect_only_warns_under_the_oauth2_profile(broken_url: str, name: str) -> None:
+def test_the_oauth2_profile_judges_by_the_rfc(broken_url: str, name: str) -> None:
+    """Spec-only defects only warn under --profile oauth2; RFC-only MUSTs fail only there."""
     defect = DEFECTS[name]
     options = Options(
         target=_target(f"{broken_url}/broken/{name}"),
@@ -212,9 +253,11 @@ def test_a_spec_only_defect_only_warns_under_the_oauth2_profile(broken_url: str,
         profile=Profile.OAUTH2,
     )
     report = run(options)
-    assert report.ok, _explain(report)
-    assert _verdicts(report) == {defect.check: defect.oauth2_verdict}
-    assert report.result(defect.check).source is Source.SPEC
+    assert _verdicts(report) == {defect.check: defect.oauth2_verdict}, _explain(report)
+    assert report.ok is (defect.oauth2_verdict != "FAIL")
+    expected = Source.MUST if defect.oauth2_verdict == "FAIL" else Source.SPEC
+    assert report.result(defect.check).source is expected
+    _assert_rules_as_declared(report, Profile.OAUTH2)
 
 
 @pytest.mark.parametrize("name", sorted(CONTROLS))
@@ -226,6 +269,7 @@ def test_allowed_behaviour_passes(broken_url: str, name: str) -> None:
         schemathesis=control.needs_schemathesis,
         max_examples=MAX_EXAMPLES,
         seed=SEED,
+        disallowed_scope=DISALLOWED,
     )
     report = run(options)
     assert _verdicts(report) == {}, _explain(report)
@@ -260,6 +304,7 @@ def test_cli_prints_a_line_per_check_writes_junit_and_exits_1(
         if line[:4] in ("PASS", "FAIL", "N/A ")
     }
     expected = {c.id: "PASS" for c in CHECKS} | {"repeated-parameters": "FAIL", "tls": "N/A"}
+    expected["disallowed-scope"] = "N/A"
     assert lines == expected
     assert "reproduce: curl -i -X POST" in out
     # The secret shows up nowhere: not in the output, not in the JUnit file.
@@ -396,8 +441,8 @@ def test_a_bad_error_body_is_a_violation_not_a_crash(body: bytes) -> None:
 @pytest.mark.parametrize(
     ("body", "notes"),
     [
-        # The seed's own example: spec-conformant, its code just is not in RFC 6749's registry.
-        (b'{"error": "Forbidden", "errorDescription": "permission denied"}', ["'Forbidden'"]),
+        # The seed's own example: spec-conformant (its code is judged by error-body's probe).
+        (b'{"error": "Forbidden", "errorDescription": "permission denied"}', []),
         (b'{"error": "invalid_request", "error_description": "RFC 6749 naming"}', []),
         (b'{"error": "invalid_request", "errorDescription": "the spec\'s naming"}', []),
         (b'{"error": "invalid_request"}', ["no description"]),
@@ -410,24 +455,58 @@ def test_a_spec_conformant_error_body_passes_with_notes(body: bytes, notes: list
         assert expected in note
 
 
-def test_a_non_registry_error_code_is_a_note_on_a_pass_line(
-    monkeypatch: pytest.MonkeyPatch, broken_url: str
+@pytest.mark.parametrize(
+    ("code", "unregistered"),
+    [
+        ("Forbidden", True),  # the seed's own example
+        ("scope_invalid", True),
+        ("authorization_type_invalid", True),
+        ("invalid_scope", False),  # RFC 6749 §5.2
+        ("invalid_token", False),  # IANA registry (RFC 6750)
+        ("authorization_pending", False),  # IANA registry (RFC 8628)
+    ],
+)
+def test_an_error_code_is_judged_against_rfc_6749_and_the_iana_registry(
+    code: str, unregistered: bool
 ) -> None:
-    """The seed's `Forbidden` is allowed by openapi.yaml: PASS, with a note saying so."""
+    assert unregistered_error(code) is unregistered
 
-    def seed_style(reply: Reply, **kwargs: bool) -> list[str]:
-        body = reply.json()
-        if body.get("error") == "access_denied":
-            body["error"] = "Forbidden"
-        return real(Reply(reply.status, reply.headers, json.dumps(body).encode()), **kwargs)
 
-    real = _checks.validate_error_body
-    monkeypatch.setattr(_checks, "validate_error_body", seed_style)
-    report = run(Options(target=_target(broken_url), schemathesis=False))
-    result = next(r for r in report.results if r.name == "error-body")
-    assert result.outcome is Outcome.PASSED, _explain(report)
-    assert "'Forbidden' is not an RFC 6749 registered error code" in result.detail
-    assert any(line.startswith("      note: 403") for line in result.lines())
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(min_value=100, max_value=599),
+    code=st.text(min_size=1, max_size=40),
+    extra=st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
+)
+def test_every_fail_message_states_the_error_code_whatever_the_status(
+    status: int, code: str, extra: dict[str, str]
+) -> None:
+    """The one message builder reads `error` from the body for every status (501 included)."""
+    body = json.dumps({**extra, "error": code}).encode()
+    message = expected_got("400 unsupported_grant_type", Reply(status, {}, body))
+    assert f"got {status} error={code!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"", "an empty body"),
+        (b"  \r\n", "an empty body"),
+        (b"<html>x</html>", "not JSON: '<html>x</html>'"),
+        (b"[1]", "a JSON list"),
+        (b'{"error": 7}', "`error` 7, not a string"),
+        (b'{"code": "x"}', "without `error` (keys: ['code'])"),
+    ],
+)
+def test_a_fail_message_says_what_the_body_was_when_it_had_no_error(body: bytes, said: str) -> None:
+    message = expected_got("401 invalid_client", Reply(401, {}, body))
+    assert message.startswith("expected 401 invalid_client, got 401 error=None (")
+    assert said in message
+
+
+def test_the_docs_hold_the_rule_table_as_the_code_has_it() -> None:
+    docs = (ROOT / "docs" / "guide" / "conformance-rules.md").read_text(encoding="utf-8")
+    assert _checks.rule_table() in docs
 
 
 def test_granted_scope_absent_means_as_requested() -> None:
@@ -469,3 +548,36 @@ def test_a_run_where_no_fuzzed_request_got_a_token_fails() -> None:
     engine = next(r for r in results if r.name == "schemathesis/run")
     assert engine.outcome is Outcome.FAILED
     assert "got a 2xx" in engine.detail
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_command_line_takes_a_disallowed_scope(
+    broken_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    argv = ["--url", f"{broken_url}/broken/disallowed-scope-granted-silently"]
+    argv += ["--client-id", DEMO_CLIENT_ID, "--no-schemathesis", "--junit", str(tmp_path / "j")]
+    if how == "flag":
+        argv += ["--disallowed-scope", DISALLOWED]
+    else:
+        monkeypatch.setenv("EAGLE_ID_DISALLOWED_SCOPE", DISALLOWED)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    verdicts = {
+        line.split()[1]: line.split()[0]
+        for line in out.splitlines()
+        if line[:4] in ("PASS", "FAIL", "WARN", "N/A ")
+    }
+    assert verdicts["disallowed-scope"] == "FAIL"
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=st.integers(min_value=100, max_value=599), body=st.binary(max_size=300))
+def test_the_facts_of_any_reply_are_read_without_raising(status: int, body: bytes) -> None:
+    facts = _checks.Facts.of(Reply(status, {}, body))
+    assert facts.status == status
+    assert facts.answer().startswith(f"{status} error=")

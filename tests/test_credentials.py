@@ -225,7 +225,7 @@ def test_explicit_profile_skips_the_environment(
 
 def test_token_client_resolves_from_the_profile(config_home: Path) -> None:
     tokens = TokenClient()
-    assert (tokens.url, tokens.client_id, tokens.scope) == (
+    assert (tokens.base_url, tokens.client_id, tokens.scope) == (
         "https://id.example.com",
         "default-id",
         {"openid", "email"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _make(venv: Path, python: str) -> subprocess.CompletedProcess[str]:
+def _make(
+    venv: Path, python: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # Only the rule that compares interpreters (and wipes the venv), not the install.
     return subprocess.run(
         [
@@ -20,6 +23,7 @@ def _make(venv: Path, python: str) -> subprocess.CompletedProcess[str]:
             f"{venv}/.interpreter",
         ],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,3 +85,23 @@ def test_a_venv_from_before_the_rule_is_kept_and_not_reinstalled(tmp_path: Path)
     assert recorded.read_text().strip() == same
     # Older than the stamp: `make venv` does not reinstall.
     assert recorded.stat().st_mtime < (venv / ".installed").stat().st_mtime
+
+
+def test_python_by_name_is_not_the_venvs_own(tmp_path: Path) -> None:
+    """After `make … PYTHON=python3.12`, a plain `make` (PYTHON=python3) with the venv's bin on
+    PATH (an activated venv) must not take the venv's python3 for the one asked for."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    made_with = "cpython 3.99.0 /opt/another-python"
+    for name in ("python", "python3"):
+        shim = venv / "bin" / name
+        shim.write_text(f"#!/bin/sh\necho {made_with}\n")
+        shim.chmod(0o755)
+    (venv / ".interpreter").write_text(made_with + "\n")
+    (venv / ".installed").touch()
+    real_python3 = Path(sys.executable).parent  # a python3 that runs, after the venv's
+    path = os.pathsep.join([str(venv / "bin"), str(real_python3), os.environ["PATH"]])
+    result = _make(venv, "python3", env={**os.environ, "PATH": path})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"was made with {made_with}; rebuilding it" in result.stdout
+    assert not (venv / ".installed").exists()

@@ -121,3 +121,15 @@ def test_twine_check_passes(wheel_path: Path) -> None:
 def test_console_script(wheel: zipfile.ZipFile) -> None:
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     assert "eagle-id = screening_eagle_id._cli:main" in wheel.read(entry_points).decode()
+
+
+def test_the_dependency_ends_are_the_bounds_of_the_range(tmp_path: Path) -> None:
+    """`make test-deps` installs these: the lower bounds, then the ranges (newest)."""
+    from dependency_ends import requirements
+
+    assert requirements("oldest") == ["httpx==0.27", "attrs==23.1"]
+    assert requirements("newest") == ["httpx>=0.27,<1", "attrs>=23.1"]
+    unbounded = tmp_path / "pyproject.toml"
+    unbounded.write_text('[project]\ndependencies = ["httpx<1"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="httpx has no lower bound"):
+        requirements("oldest", unbounded)

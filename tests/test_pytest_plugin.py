@@ -120,9 +120,19 @@ def test_the_async_token_client(inner: pytest.Pytester) -> None:
     inner.runpytest_inprocess().assert_outcomes(passed=1)
 
 
-def test_the_readme_example(inner: pytest.Pytester) -> None:
+def test_the_documented_example(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_plugin_readme_snippet=snippet("pytest"))
-    inner.runpytest_inprocess().assert_outcomes(passed=3)
+    inner.runpytest_inprocess().assert_outcomes(passed=4)
+
+
+def test_the_readme_example(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_plugin_readme=snippet("readme-pytest"))
+    inner.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+def test_the_quick_start_example(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_plugin_quick_start=snippet("pytest-quick"))
+    inner.runpytest_inprocess().assert_outcomes(passed=1)
 
 
 def test_without_the_server_extra_a_fixture_fails_saying_what_to_install(

@@ -140,7 +140,7 @@ def test_the_quick_path_serves_exactly_what_the_client_would(
     _apply(kind, reference_server, folder, key, (folder / f"{key}.json").read_bytes())
     try:
         quick = cached_entry(
-            client.url,
+            client.base_url,
             reference_server.client_id,
             reference_server.client_secret,
             SCOPES,
@@ -170,7 +170,7 @@ def test_a_wrong_secret_misses_on_the_quick_path(
     folder = tmp_path / "cache"
     with _client(reference_server, folder) as client:
         client.get_token()
-    args = (client.url, reference_server.client_id)
+    args = (client.base_url, reference_server.client_id)
     assert cached_entry(*args, reference_server.client_secret, SCOPES, folder=folder)
     assert cached_entry(*args, "not-the-secret", SCOPES, folder=folder) is None
     assert cached_entry(*args, reference_server.client_secret, ["email"], folder=folder) is None

@@ -20,6 +20,7 @@ import redis.asyncio
 from cache_support import assert_valid, secret_forms, sentinel_server, spawn, worker_env
 from cache_worker import synthetic_token
 from live_server import LiveServer
+from readme_snippets import run_snippet
 from redis_server import RedisServer, start_redis
 from screening_eagle_id import (
     AsyncRedisCache,
@@ -232,6 +233,36 @@ def test_the_lock_expires_by_itself_and_only_its_owner_releases_it(
     impatient.close()
 
 
+@pytest.mark.parametrize("lock_timeout", [2.0, 60.0])
+def test_a_planted_lock_claiming_a_huge_holder_ttl_is_not_believed(
+    redis_server: RedisServer, r: redis.Redis, lock_timeout: float
+) -> None:
+    # Another writer's value: a heartbeat 61 s ago (by Redis's clock), a holder TTL of ~31,000
+    # years, and a key TTL of a day. Judged with min(its TTL, our bound), it is stale.
+    seconds, micros = r.time()
+    beat = seconds * 1000 + micros // 1000 - 61_000
+    name = f"eagle-id:lock:{KEY}"
+    r.set(name, f"planted:{beat}:999999999999999", px=86_400_000)
+    with RedisCache(redis_server.url, lock_timeout=lock_timeout) as cache:
+        with cache.lock(KEY) as acquired:
+            assert acquired is True  # taken over, not waited out and fetched without
+            value = r.get(name)
+            assert value is not None
+            assert not value.startswith(b"planted:")
+        assert r.exists(name) == 0
+
+
+def test_a_live_holder_with_a_long_lock_timeout_is_not_taken_over(
+    redis_server: RedisServer, r: redis.Redis
+) -> None:
+    # Its claimed TTL (1 h) is more than a waiter believes, but its heartbeat is recent.
+    with RedisCache(redis_server.url, lock_timeout=3600) as holder, holder.lock(KEY) as held:
+        assert held is True
+        with RedisCache(redis_server.url, lock_timeout=0.05) as waiter, waiter.lock(KEY) as got:
+            assert got is False
+        assert r.get(f"eagle-id:lock:{KEY}") is not None
+
+
 def test_kill_9_of_the_lock_holder_a_waiter_takes_over_when_it_expires(
     reference_server: LiveServer, redis_server: RedisServer, r: redis.Redis
 ) -> None:
@@ -413,6 +444,22 @@ def test_nothing_secret_in_any_redis_key_or_value(
                 assert token.access_token.encode() in stored  # we looked at the right thing
 
 
+def test_the_documented_many_processes_snippet_runs(
+    redis_server: RedisServer, r: redis.Redis, reference_server: LiveServer
+) -> None:
+    before = reference_server.token_requests()
+    run_snippet(
+        "many-processes",
+        url=reference_server.url,
+        creds=creds(reference_server),
+        redis_url=redis_server.url,
+    )
+    # One fetch for the FileCache client, one for the Redis one; the token is in Redis.
+    assert reference_server.token_requests() - before == 2
+    key = cache_key(reference_server.url, reference_server.client_id, ["inspect"])
+    assert r.get(f"eagle-id:token:{key}") is not None
+
+
 # --- the fixture itself ---------------------------------------------------------------------
 
 
@@ -464,3 +511,31 @@ def test_waiters_stop_waiting_once_the_holder_stores_a_token(
     assert reference_server.token_requests() - before == 1  # only the holder's fetch
     holder.close()
     waiting.close()
+
+
+class _SlowExtend(redis.Redis):
+    """A client whose first lock-extending call (the heartbeat's one command) takes 0.2 s."""
+
+    slowed = False
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> object:  # type: ignore[override]
+        if threading.current_thread().name == "eagle-id-lock-heartbeat" and not self.slowed:
+            self.slowed = True
+            threading.Event().wait(0.2)
+        return super().evalsha(sha, numkeys, *keys_and_args)
+
+
+def test_the_heartbeat_has_ended_when_the_lock_is_released(redis_server: RedisServer) -> None:
+    # The holder's heartbeat may be inside a Redis call when the fetch ends; the lock is
+    # released, and the caller may close the client, only once the heartbeat is over (a
+    # heartbeat still running then died on a closed socket: an unhandled thread exception).
+    client = _SlowExtend.from_url(redis_server.url)
+    cache = RedisCache(client, lock_timeout=0.3)  # a beat every 0.1 s
+    try:
+        with cache.lock("heartbeat-race") as locked:
+            assert locked
+            threading.Event().wait(0.15)  # the first beat (at 0.1 s) is inside its slow call
+        beating = [t for t in threading.enumerate() if t.name == "eagle-id-lock-heartbeat"]
+        assert beating == []
+    finally:
+        client.close()

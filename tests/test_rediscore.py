@@ -119,7 +119,8 @@ def test_lock_wait(answers: list[object], locked: bool, sleeps: int) -> None:
     held = drive(cache()._acquire(KEY64), scripted(answers, seen))
     assert (held.name, held.ttl_ms, held.locked) == (f"p:lock:{KEY64}", 5000, locked)
     polls = [shape(e) for e in seen if not isinstance(e, Sleep)]
-    acquire = ("acquire", (held.name, f"p:token:{KEY64}"), (held.owner, 5000, MAX_ENTRY_BYTES))
+    arguments = (held.owner, 5000, MAX_ENTRY_BYTES, 30_000)  # 30 s: the bound on a holder's TTL
+    acquire = ("acquire", (held.name, f"p:token:{KEY64}"), arguments)
     assert polls == [acquire] * len(answers)
     assert sum(isinstance(e, Sleep) for e in seen) == sleeps
 
@@ -162,3 +163,11 @@ def test_the_heartbeat_ends_when_the_holder_is_done() -> None:
     seen: list[object] = []
     drive(cache()._heartbeat(Held("p:lock:k", "me", 6000, True)), scripted([], seen))
     assert seen == [Pause(2.0)]
+
+
+def test_a_long_lived_lock_beats_at_least_every_ten_seconds() -> None:
+    # Waiters believe a holder's TTL only up to max(their lock_timeout, 30 s): a live holder
+    # with a longer one must beat well within that.
+    seen: list[object] = []
+    drive(cache()._heartbeat(Held("p:lock:k", "me", 3_600_000, True)), scripted([], seen))
+    assert seen == [Pause(10.0)]

@@ -154,7 +154,7 @@ def test_dev_mode_warns_that_a_set_signing_key_is_ignored(
 
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
     environ[ENV_SIGNING_KEY] = KEY
-    assert main(["--dev"]) == 0
+    assert main(["--dev", "--port", "0"]) == 0
     err = capsys.readouterr().err
     assert f"{ENV_SIGNING_KEY} is set but ignored" in err
     assert KEY not in err
@@ -319,7 +319,7 @@ def test_the_cli_serves_with_the_nodelay_protocol(
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
-    assert main(["--dev", "--workers", workers]) == 0
+    assert main(["--dev", "--port", "0", "--workers", workers]) == 0
     (kwargs,) = calls
     assert kwargs["http"].func is LimitedHttpToolsProtocol
     assert kwargs["workers"] == int(workers)

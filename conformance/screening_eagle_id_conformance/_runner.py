@@ -21,6 +21,7 @@ from ._checks import (
     NotApplicable,
     error_code,
 )
+from ._context import RecordingProber, resolve
 from ._fuzz import BUILTIN_CHECKS, BUILTIN_SOURCES, CUSTOM_CHECKS, FuzzResult, run_schemathesis
 from ._http import TOKEN_PATH, Prober, Target, check_url, split_url, to_curl
 from ._report import (
@@ -91,6 +92,8 @@ class Options:
     seed: int | None = None
     schemathesis: bool = True
     profile: Profile = Profile.SCREENING_EAGLE
+    # A scope the server knows but does not allow this client (disallowed-scope; None: N/A).
+    disallowed_scope: str | None = None
 
 
 def _preflight(ctx: Context) -> None:
@@ -195,7 +198,7 @@ def _judge_check(
         title=check.title,
         reference=check.rfc,
         outcome=Outcome.PASSED,
-        source=check.source,
+        source=resolve(check.source, profile),
         seconds=time.perf_counter() - started,
     )
     if not findings:
@@ -203,13 +206,16 @@ def _judge_check(
             return replace(base, outcome=Outcome.NOT_APPLICABLE, detail=reason)
         return replace(base, detail=target.redact("\n".join(ctx.notes)))
 
+    def source_of(f: Failed) -> Source:
+        return resolve(f.source or check.source, profile)
+
     def rank(f: Failed) -> int:
-        outcome = verdict_for(profile, f.source or check.source)
-        return (0 if outcome is Outcome.FAILED else 1) * 10 + (0 if f.source is Source.MUST else 1)
+        failed = verdict_for(profile, source_of(f)) is Outcome.FAILED
+        return (0 if failed else 1) * 10 + (0 if source_of(f) is Source.MUST else 1)
 
     findings.sort(key=rank)
     worst = findings[0]
-    source = worst.source or check.source
+    source = source_of(worst)
     detail = [worst.message]
     seen = {worst.message.removeprefix(_FUZZED)}
     for finding in findings[1:]:
@@ -245,7 +251,7 @@ def _not_sent(check: Check, reason: str) -> Result:
         title=check.title,
         reference=check.rfc,
         outcome=Outcome.NOT_APPLICABLE,
-        source=check.source,
+        source=resolve(check.source, Profile.SCREENING_EAGLE),
         detail=reason,
     )
 
@@ -295,9 +301,14 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
         for line in result.lines():
             say(line)
 
-    prober = Prober(target)
+    prober = RecordingProber(target)
     try:
-        ctx = Context(target=target, prober=prober, profile=options.profile)
+        ctx = Context(
+            target=target,
+            prober=prober,
+            profile=options.profile,
+            disallowed_scope=options.disallowed_scope,
+        )
         # TLS first: with a certificate the client must not trust, no request is sent at all.
         tls = _judge_check(TLS_CHECK, ctx, None, options.profile)
         if tls.outcome is Outcome.FAILED and CERTIFICATE_INVALID in tls.detail:
@@ -391,6 +402,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--special-scope", help="scope the special client is allowed (default: --scope)"
+    )
+    parser.add_argument(
+        "--disallowed-scope",
+        help="a scope the server knows but does not allow this client, for disallowed-scope "
+        "(default: $EAGLE_ID_DISALLOWED_SCOPE; neither: that check is N/A)",
     )
     parser.add_argument(
         "--profile",
@@ -589,6 +605,7 @@ def _main(args: argparse.Namespace, stack: ExitStack) -> int:
         seed=args.seed,
         schemathesis=not args.no_schemathesis,
         profile=Profile(args.profile),
+        disallowed_scope=args.disallowed_scope or _env("EAGLE_ID_DISALLOWED_SCOPE"),
     )
     print(
         f"conformance: {target.token_url} as client {target.client_id!r}, scope "

@@ -52,7 +52,7 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 
 @runtime_checkable
 class TokenCache(Protocol):
-    """A synchronous token store shared by `TokenClient`s (see the module docstring)."""
+    """A synchronous token store shared by `TokenClient` instances (see the module docstring)."""
 
     def get(self, key: str) -> Token | None: ...
 

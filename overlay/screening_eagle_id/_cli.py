@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 from . import _config
 from ._config import CLI_NAMES
-from ._entry import Entry, to_mapping
+from ._entry import MAX_LIFETIME, Entry, to_mapping
 from ._exceptions import ConfigurationError, TokenError
 from ._stdout import Output, OutputError, output_failed, reader_gone
 from ._version import __version__
@@ -73,7 +73,7 @@ def _serve(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    return screening_eagle_id_server.main(list(argv))
+    return screening_eagle_id_server.main(list(argv), prog="eagle-id serve")
 
 
 def _conformance(argv: list[str]) -> int:
@@ -126,6 +126,12 @@ def _add_settings(parser: ArgumentParser) -> None:
     )
     parser.add_argument("--scope", help="space-separated scopes (default $EAGLE_ID_SCOPE, profile)")
     parser.add_argument(
+        "--token-path",
+        help=f"the token endpoint's path under the base URL, for any OAuth 2.0 server "
+        f"(default $EAGLE_ID_TOKEN_PATH, then the profile's with its URL, then "
+        f"{_config.TOKEN_PATH})",
+    )
+    parser.add_argument(
         "--profile", help="profile in the credentials file (skips the EAGLE_ID_* variables)"
     )
 
@@ -151,6 +157,13 @@ def _token_arguments(token: ArgumentParser) -> ArgumentParser:
         help="fetch a new token even if one is cached, and cache it in place of the old one",
     )
     token.add_argument("--json", action="store_true", help="print the whole token as JSON")
+    token.add_argument(
+        "--assume-lifetime",
+        type=_seconds,
+        metavar="SECONDS",
+        help="accept a token response without expires_in and cache its token this long "
+        "(default $EAGLE_ID_ASSUME_LIFETIME, then the profile's with its URL; else refused)",
+    )
     token.add_argument(
         "--allow-insecure-http",
         action="store_true",
@@ -251,8 +264,36 @@ def _parser() -> ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> int:
+    """`--assume-lifetime`'s value: whole seconds from 1 to MAX_LIFETIME, checked before a
+    cached token is served (the client checks it again)."""
+    seconds = _whole_seconds(text)
+    if seconds is None:
+        import argparse  # only argparse calls this
+
+        raise argparse.ArgumentTypeError(
+            f"takes whole seconds from 1 to {MAX_LIFETIME}, not {text[:40]!r}"
+        )
+    return seconds
+
+
+def _whole_seconds(text: str) -> int | None:
+    if text.isascii() and text.isdigit() and len(text) <= 12 and 1 <= int(text) <= MAX_LIFETIME:
+        return int(text)
+    return None
+
+
 def _settings(args: SimpleNamespace) -> _config.Settings:
-    return _config.resolve(args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES)
+    return _config.resolve(
+        args.url,
+        None,
+        None,
+        args.scope,
+        token_path=args.token_path,
+        assume_lifetime=getattr(args, "assume_lifetime", None),
+        profile=args.profile,
+        names=CLI_NAMES,
+    )
 
 
 # -- token ------------------------------------------------------------------------------------
@@ -260,38 +301,24 @@ def _settings(args: SimpleNamespace) -> _config.Settings:
 
 def _token(args: SimpleNamespace, out: TextIO) -> int:
     settings = _settings(args)
-    url = _config.canonical_url(
-        settings.url, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
+    url, path = _config.endpoint_of(
+        settings, allow_insecure_http=args.allow_insecure_http, names=CLI_NAMES
     )
     scopes = _config.normalise_scope(settings.scope)
     entry = None
     if args.cache == "file" and not args.refresh:
         from ._quick import cached_entry
 
-        entry = cached_entry(url, settings.client_id, settings.client_secret, scopes)
+        entry = cached_entry(
+            url, settings.client_id, settings.client_secret, scopes, token_path=path
+        )
     if entry is None:
-        entry = _from_the_client(args, settings, url, scopes)
+        from ._tokenfetch import from_the_client
+
+        cache = CACHE_KINDS[args.cache]()
+        entry = from_the_client(args, settings, (url, path), scopes, cache)
     out.write(_token_text(entry, as_json=args.json))
     return 0
-
-
-def _from_the_client(
-    args: SimpleNamespace, settings: _config.Settings, url: str, scopes: tuple[str, ...]
-) -> Entry:
-    """The full client: adopts a cached token, else fetches (always, with --refresh)."""
-    from ._client import TokenClient
-    from ._credentials import ClientCredentials
-
-    cache = CACHE_KINDS[args.cache]()
-    with TokenClient(
-        url,
-        ClientCredentials(settings.client_id, settings.client_secret),
-        scope=scopes,
-        cache=cache,
-        allow_insecure_http=args.allow_insecure_http,
-    ) as tokens:
-        token = tokens.fetch_token() if args.refresh else tokens.get_token()
-    return token.to_entry()
 
 
 def _token_text(entry: Entry, *, as_json: bool) -> str:
@@ -307,7 +334,14 @@ def _token_text(entry: Entry, *, as_json: bool) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 _FLAGS = {"--json": "json", "--refresh": "refresh", "--allow-insecure-http": "allow_insecure_http"}
-_VALUED = {"--url": "url", "--scope": "scope", "--profile": "profile", "--cache": "cache"}
+_VALUED = {
+    "--url": "url",
+    "--scope": "scope",
+    "--profile": "profile",
+    "--cache": "cache",
+    "--token-path": "token_path",
+    "--assume-lifetime": "assume_lifetime",
+}
 
 
 def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
@@ -318,6 +352,7 @@ def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
     if argv[:1] != ["token"]:
         return None
     values: dict[str, Any] = {"url": None, "scope": None, "profile": None, "cache": "file"}
+    values.update(token_path=None, assume_lifetime=None)
     values.update(dict.fromkeys(_FLAGS.values(), False))
     rest, seen = argv[1:], set()
     while rest:
@@ -333,6 +368,10 @@ def _plain_token_args(argv: list[str]) -> SimpleNamespace | None:
             return None
     if values["cache"] not in CACHE_KINDS:
         return None
+    if values["assume_lifetime"] is not None:
+        values["assume_lifetime"] = _whole_seconds(values["assume_lifetime"])
+        if values["assume_lifetime"] is None:
+            return None  # argparse reports it
     return SimpleNamespace(**values, command="token", run=_token)
 
 

@@ -12,7 +12,6 @@ lock, no generator, no allocation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random as _random
 import threading
@@ -23,14 +22,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, assert_never
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.models import GrantType, TokenRequest
 
 from . import _effects as fx
 from . import _telemetry
 from ._cache import AsyncTokenCache, MemoryCache, TokenCache, cache_key
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import normalise_scope
+from ._config import TOKEN_PATH, check_token_path, normalise_scope
 from ._connect import Verify, check_url
 from ._credentials import ClientAuth, ClientCredentials, resolve_config, secret_forms
 from ._drive import adrive, drive
@@ -41,7 +38,10 @@ from ._request import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint
 from ._token import Token
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx2
+    from screening_eagle_id_client import AuthenticatedClient
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTokenClient", "RetryPolicy", "TokenClient"]
 
@@ -67,21 +67,29 @@ class _TokenClientBase(TokenEngine):
         clock: Clock | None,
         random: Callable[[], float],
         max_response_bytes: int,
+        token_path: str | None,
+        assume_lifetime: int | None,
     ) -> None:
         config = resolve_config(
             base_url,
             credentials,
             scope if scope is None or isinstance(scope, str) else " ".join(scope),
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
             profile=profile,
         )
-        self._url = check_url(config.url, allow_insecure_http)
+        self._token_path = check_token_path(
+            TOKEN_PATH if config.token_path is None else config.token_path
+        )
+        self._url = check_url(config.url, allow_insecure_http, self._token_path)
         self._credentials = config.credentials
         self._scopes = normalise_scope(config.scope)
         self._scope_set = frozenset(self._scopes)
-        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=" ".join(self._scopes))
         basic = config.credentials.basic_value(client_auth)
         secret = config.credentials.client_secret
-        self._key = cache_key(self._url, config.credentials.client_id, self._scopes)
+        self._key = cache_key(
+            self._url, config.credentials.client_id, self._scopes, self._token_path
+        )
         super().__init__(
             retry=retry or RetryPolicy(),
             clock=clock or SYSTEM_CLOCK,
@@ -93,14 +101,16 @@ class _TokenClientBase(TokenEngine):
         is_async = isinstance(self, AsyncTokenClient)
         self._endpoint = Endpoint(
             self._url,
+            self._token_path,
             basic,
-            body,
+            " ".join(self._scopes),
             self._scope_set,
             timeout,
             self._monotonic,
             type(self).__name__,
             max_response_bytes,
             partial(scrub, secrets=secret_forms(config.credentials.client_id, secret)),
+            config.assume_lifetime,
         )
         self._endpoint.plug(http_client, verify, is_async=is_async)
 
@@ -110,14 +120,25 @@ class _TokenClientBase(TokenEngine):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(url={self._url!r}, "
+            f"{type(self).__name__}(url={self._endpoint.url!r}, "
             f"client_id={self._credentials.client_id!r}, scope={' '.join(self._scopes)!r})"
         )
 
     @property
     def url(self) -> str:
-        """The token endpoint's base URL (canonical: a full token URL loses the spec's path)."""
+        """The token endpoint's URL, as requested: `base_url` + `token_path`."""
+        return self._endpoint.url
+
+    @property
+    def base_url(self) -> str:
+        """The base URL, canonical: scheme and host in lower case, no default port, no
+        trailing slash, without the token path (a full token URL given loses it)."""
         return self._url
+
+    @property
+    def token_path(self) -> str:
+        """The token endpoint's path under `base_url` (default the spec's)."""
+        return self._token_path
 
     @property
     def client_id(self) -> str:
@@ -157,6 +178,12 @@ class TokenClient(_TokenClientBase):
     `base_url`, `credentials` and `scope` default to the environment (`EAGLE_ID_URL`,
     `EAGLE_ID_CLIENT_ID`, `EAGLE_ID_CLIENT_SECRET`, `EAGLE_ID_SCOPE`), then to a profile of
     `$XDG_CONFIG_HOME/eagle-id/credentials.toml`. Thread-safe; use one per (URL, client, scope).
+
+    `token_path` (default `EAGLE_ID_TOKEN_PATH`, the profile's with its URL, else the spec's
+    `/api/id/v1/auth/token`) is where the endpoint is under `base_url`, for any OAuth 2.0
+    server (`"/oauth2/token"`). `assume_lifetime` (seconds; default `EAGLE_ID_ASSUME_LIFETIME`,
+    the profile's with its URL): accept a token response without `expires_in` and cache its
+    token that long (refused by default: RFC 6749 §5.1 only recommends the field).
     """
 
     def __init__(
@@ -177,6 +204,8 @@ class TokenClient(_TokenClientBase):
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -192,10 +221,13 @@ class TokenClient(_TokenClientBase):
             clock=clock,
             random=random,
             max_response_bytes=max_response_bytes,
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
         )
         self._cache: TokenCache = cache if cache is not None else MemoryCache()
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._attempt = 0  # the try of the endpoint under way or last made (for `eagle-id`)
 
     def get_token(self) -> Token:
         """A valid token: from memory when fresh, else from the cache or the endpoint."""
@@ -217,6 +249,7 @@ class TokenClient(_TokenClientBase):
         """Carry out one effect of the engine, blocking."""
         match effect:
             case fx.Send(anchor=anchor, wall=wall, attempt=attempt, ahead=ahead):
+                self._attempt = attempt
                 with _telemetry.fetch_span(self, attempt, ahead=ahead) as outcome:
                     return outcome(self._endpoint.send(anchor, wall))
             case fx.Acquire(wait=wait):
@@ -256,8 +289,8 @@ class TokenClient(_TokenClientBase):
 
 class AsyncTokenClient(_TokenClientBase):
     """The asyncio counterpart of `TokenClient` (same arguments; an `httpx.AsyncClient` and
-    an `AsyncTokenCache`). Single-flight across the tasks of an event loop; use it from one
-    event loop at a time, as its httpx client requires."""
+    an `AsyncTokenCache`; `sleep` defaults to `asyncio.sleep`). Single-flight across the tasks
+    of an event loop; use it from one event loop at a time, as its httpx client requires."""
 
     def __init__(
         self,
@@ -274,9 +307,11 @@ class AsyncTokenClient(_TokenClientBase):
         client_auth: ClientAuth = "basic",
         allow_insecure_http: bool = False,
         clock: Clock | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         random: Callable[[], float] = _random.random,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -292,9 +327,14 @@ class AsyncTokenClient(_TokenClientBase):
             clock=clock,
             random=random,
             max_response_bytes=max_response_bytes,
+            token_path=token_path,
+            assume_lifetime=assume_lifetime,
         )
+        # asyncio is imported by the async client only: a sync user never pays for it.
+        import asyncio
+
         self._cache: AsyncTokenCache = cache if cache is not None else MemoryCache()
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else asyncio.sleep
         # One asyncio.Lock per event loop (an asyncio.Lock binds to the loop that first
         # waits on it); the threading lock only guards creating them, never an await.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -303,6 +343,8 @@ class AsyncTokenClient(_TokenClientBase):
         self._locks_guard = threading.Lock()
 
     def _lock(self) -> asyncio.Lock:
+        import asyncio  # imported already (__init__): a dictionary look-up, off the hot path
+
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
         if lock is None:

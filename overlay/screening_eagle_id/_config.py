@@ -15,12 +15,13 @@ others may read) is an error of its own, reported as such.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping
 
-from ._exceptions import ConfigurationError, InsecureTransportError
+from ._entry import MAX_LIFETIME
+from ._exceptions import ConfigurationError
+from ._tokenurl import TOKEN_PATH, canonical_url, check_token_path, is_loopback
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cache hit skips it
 if TYPE_CHECKING:
@@ -30,16 +31,21 @@ __all__ = [
     "API_NAMES",
     "CLI_NAMES",
     "DEFAULT_PROFILE",
+    "ENV_ASSUME_LIFETIME",
     "ENV_CLIENT_ID",
     "ENV_CLIENT_SECRET",
     "ENV_PROFILE",
     "ENV_SCOPE",
+    "ENV_TOKEN_PATH",
     "ENV_URL",
     "TOKEN_PATH",
     "RawProfile",
     "Settings",
     "canonical_url",
+    "check_assume_lifetime",
+    "check_token_path",
     "credentials_path",
+    "endpoint_of",
     "is_loopback",
     "normalise_scope",
     "read_profile",
@@ -51,10 +57,9 @@ ENV_CLIENT_ID = "EAGLE_ID_CLIENT_ID"
 ENV_CLIENT_SECRET = "EAGLE_ID_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
 ENV_SCOPE = "EAGLE_ID_SCOPE"
 ENV_PROFILE = "EAGLE_ID_PROFILE"
+ENV_TOKEN_PATH = "EAGLE_ID_TOKEN_PATH"  # noqa: S105 - a variable name, not a secret
+ENV_ASSUME_LIFETIME = "EAGLE_ID_ASSUME_LIFETIME"
 DEFAULT_PROFILE = "default"
-
-#: The token endpoint's path in `openapi.yaml`: a URL ending with it is taken as the base URL.
-TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a secret
 
 #: How messages name each setting a caller passes: in Python (`API_NAMES`) or on the command
 #: line (`CLI_NAMES`). None: there is no such argument (credentials never go on a command line).
@@ -62,24 +67,20 @@ API_NAMES: Mapping[str, str | None] = {
     "url": "base_url argument",
     "credentials": "credentials argument",
     "scope": "scope argument",
+    "token_path": "token_path",
+    "assume_lifetime": "assume_lifetime",
     "insecure": "pass allow_insecure_http=True",
 }
 CLI_NAMES: Mapping[str, str | None] = {
     "url": "--url option",
     "credentials": None,
     "scope": "--scope option",
+    "token_path": "--token-path",
+    "assume_lifetime": "--assume-lifetime",
     "insecure": "pass --allow-insecure-http",
 }
 
-_PROFILE_KEYS = ("client_id", "client_secret", "url", "scope")
-# scheme://authority/path?query#fragment (RFC 3986 §3), by hand: urllib.parse (and the
-# ipaddress module it imports) would cost a cached `eagle-id token` several milliseconds.
-_URL = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?P<rest>.*)",
-    re.DOTALL,
-)
-_IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_PROFILE_KEYS = ("client_id", "client_secret", "url", "scope", "token_path")
 
 
 def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -177,6 +178,12 @@ def read_profile(
             f"{name} in {path} is {_toml_type(table)}, not a profile table ([{name}])"
         )
     values: dict[str, str] = {}
+    lifetime = table.get("assume_lifetime")
+    if lifetime is not None:
+        where = f"assume_lifetime of profile {name!r} in {path}"
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int):
+            raise ConfigurationError(f"{where} is {_toml_type(lifetime)}, not an integer")
+        values["assume_lifetime"] = str(check_assume_lifetime(lifetime, where))
     for key in _PROFILE_KEYS:
         value = table.get(key)
         if value is not None and not isinstance(value, str):
@@ -206,10 +213,19 @@ def _toml_type(value: object) -> str:
 
 class Settings:
     """What a token client needs: `url`, `client_id`, `client_secret`, `scope` (raw strings,
-    every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms) and
-    `profile`, the profile that supplied any of them, if one did."""
+    every one non-empty; see `canonical_url()` and `normalise_scope()` for their forms),
+    `token_path` (None: the spec's; see `check_token_path()`), `assume_lifetime` (None: none)
+    and `profile`, the profile that supplied any of them, if one did."""
 
-    __slots__ = ("client_id", "client_secret", "profile", "scope", "url")
+    __slots__ = (
+        "assume_lifetime",
+        "client_id",
+        "client_secret",
+        "profile",
+        "scope",
+        "token_path",
+        "url",
+    )
 
     def __init__(
         self,
@@ -218,12 +234,18 @@ class Settings:
         client_secret: str,
         scope: str,
         profile: RawProfile | None = None,
+        token_path: str | None = None,
+        assume_lifetime: int | None = None,
     ) -> None:
         self.url, self.client_id, self.client_secret = url, client_id, client_secret
-        self.scope, self.profile = scope, profile
+        self.scope, self.profile, self.token_path = scope, profile, token_path
+        self.assume_lifetime = assume_lifetime
 
     def __repr__(self) -> str:  # never the secret
-        return f"Settings(url={self.url!r}, client_id={self.client_id!r}, scope={self.scope!r})"
+        return (
+            f"Settings(url={self.url!r}, client_id={self.client_id!r}, scope={self.scope!r}, "
+            f"token_path={self.token_path!r})"
+        )
 
 
 def resolve(
@@ -232,6 +254,8 @@ def resolve(
     client_secret: str | None,
     scope: str | None,
     *,
+    token_path: str | None = None,
+    assume_lifetime: int | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
     names: Mapping[str, str | None] = API_NAMES,
@@ -239,7 +263,12 @@ def resolve(
     """Fill in each missing item from the environment, then from the profile (`profile`,
     `$EAGLE_ID_PROFILE` or "default"); naming a `profile` explicitly skips the environment.
     The credentials file is read only when something is still missing. `names` says how
-    messages call the caller's own arguments (`API_NAMES` or `CLI_NAMES`)."""
+    messages call the caller's own arguments (`API_NAMES` or `CLI_NAMES`).
+
+    `token_path` (None: the spec's) comes from the argument, then `EAGLE_ID_TOKEN_PATH`, then
+    the profile's `token_path`, but only when the URL came from the profile too: a profile's
+    path belongs to its URL. Checked here (`check_token_path()`), naming where it came from.
+    `assume_lifetime` likewise: the argument, `EAGLE_ID_ASSUME_LIFETIME`, the URL's profile."""
     env = os.environ if environ is None else environ
     use_env = profile is None
     found: list[RawProfile] = []
@@ -277,83 +306,59 @@ def resolve(
         raise ConfigurationError("client_id is empty")
     if not client_secret:
         raise ConfigurationError(f"client_secret is empty for client {client_id!r}")
+    path_from = names.get("token_path") or "token_path"
+    if token_path is None and use_env:
+        token_path, path_from = env.get(ENV_TOKEN_PATH) or None, ENV_TOKEN_PATH
     if url is None:
         url = (env.get(ENV_URL) if use_env else None) or from_profile("url")
         if not url:
             raise looked("token endpoint URL", "url", ENV_URL)
+        if token_path is None and found and found[0].values.get("url") == url:
+            token_path = found[0].values.get("token_path")
+            path_from = f"token_path of profile {found[0].name!r} in {found[0].path}"
+    if token_path is not None:
+        check_token_path(token_path, path_from)
+    if assume_lifetime is not None:
+        check_assume_lifetime(assume_lifetime, names.get("assume_lifetime") or "assume_lifetime")
+    elif use_env and env.get(ENV_ASSUME_LIFETIME):
+        text = env[ENV_ASSUME_LIFETIME]
+        assume_lifetime = check_assume_lifetime(text, ENV_ASSUME_LIFETIME, text=True)
+    elif found and found[0].values.get("url") == url and "assume_lifetime" in found[0].values:
+        assume_lifetime = int(found[0].values["assume_lifetime"])  # checked when read
     if scope is None:
         scope = (env.get(ENV_SCOPE) if use_env else None) or from_profile("scope")
         if not scope:
             raise looked("scope", "scope", ENV_SCOPE)
-    return Settings(url, client_id, client_secret, scope, found[0] if found else None)
+    profile_used = found[0] if found else None
+    return Settings(url, client_id, client_secret, scope, profile_used, token_path, assume_lifetime)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` is loopback: the literal name `localhost` or a loopback address.
-
-    Not `*.localhost`: loopback by RFC 6761, but that rests on the resolver, and credentials
-    must not depend on it."""
-    if host.lower() in ("localhost", "127.0.0.1", "::1"):
-        return True
-    import ipaddress  # only plain-http URLs get here
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def canonical_url(
-    url: str, *, allow_insecure_http: bool = False, names: Mapping[str, str | None] = API_NAMES
-) -> str:
-    """The token endpoint's base URL in one canonical form: `scheme://host[:port][/path]`,
-    scheme and host lower case, no default port, no trailing slash, and without the spec's
-    `/api/id/v1/auth/token` when the URL ends with it (a full token URL is accepted).
-
-    Refuses credentials in the URL, a query or fragment, anything but http(s), and plain http
-    to a host that is not loopback unless `allow_insecure_http` (`InsecureTransportError`).
-    The one form the client requests and caches under, and the quick cached path reads.
-    """
-    text = url.strip()
-    parts = _URL.fullmatch(text)
-    if parts is None:
-        shown = "it" if "@" in text else repr(url)  # a mangled URL may still hold a password
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {shown}")
-    scheme, authority, path, rest = parts.group("scheme", "authority", "path", "rest")
-    if "@" in authority:  # checked first: what follows may echo the URL, never a password
-        raise ConfigurationError("token endpoint URL must not contain credentials; pass them apart")
-    host, port = _host_and_port(authority)
-    scheme = scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not host:
-        raise ConfigurationError(f"token endpoint URL must be http(s)://host[:port], not {url!r}")
-    if rest:
-        raise ConfigurationError(f"token endpoint URL must not have a query or fragment: {url!r}")
-    if scheme == "http" and not allow_insecure_http and not is_loopback(host):
-        raise InsecureTransportError(
-            f"refusing to send client credentials over plain http to {host}; use "
-            f"https, or {names['insecure']} if the network is trusted"
+def check_assume_lifetime(
+    value: object, name: str = "assume_lifetime", *, text: bool = False
+) -> int:
+    """`value` if it is a usable lifetime to assume: whole seconds (an int; with `text`, as
+    from the environment, its decimal digits), 1 s to MAX_LIFETIME (10 years); else
+    ConfigurationError."""
+    if text and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value[:12]) if len(value) <= 12 else MAX_LIFETIME + 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIFETIME:
+        shown = repr(value)[:40]
+        raise ConfigurationError(
+            f"{name} must be whole seconds from 1 to {MAX_LIFETIME} (10 years), not {shown}"
         )
-    path = path.rstrip("/")
-    if path.endswith(TOKEN_PATH):
-        path = path[: -len(TOKEN_PATH)].rstrip("/")
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
-        netloc += f":{port}"
-    return f"{scheme}://{netloc}{path}"
+    return value
 
 
-def _host_and_port(authority: str) -> tuple[str, int | None]:
-    """The lower-case host (brackets off an IPv6 literal) and the port of `host[:port]`."""
-    if authority.startswith("["):
-        host, bracket, after = authority[1:].partition("]")
-        if not bracket or not _IPV6.fullmatch(host) or (after and not after.startswith(":")):
-            raise ConfigurationError("the token endpoint URL is not a valid URL")
-        port_text = after[1:]
-    else:
-        host, _, port_text = authority.partition(":")
-    if port_text and not (port_text.isascii() and port_text.isdigit() and int(port_text) < 65536):
-        raise ConfigurationError("the token endpoint URL is not a valid URL")
-    return host.lower(), int(port_text) if port_text else None
+def endpoint_of(
+    settings: Settings, *, allow_insecure_http: bool, names: Mapping[str, str | None]
+) -> tuple[str, str]:
+    """(canonical base URL, checked token path) of `settings`, as the token client makes them."""
+    path = TOKEN_PATH if settings.token_path is None else settings.token_path
+    path = check_token_path(path, names.get("token_path") or "token_path")
+    url = canonical_url(
+        settings.url, allow_insecure_http=allow_insecure_http, names=names, token_path=path
+    )
+    return url, path
 
 
 def normalise_scope(scope: str | Iterable[str]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ._config import canonical_url
+from ._config import TOKEN_PATH, canonical_url
 from ._exceptions import ConfigurationError
 from ._httpx2 import AsyncHttpx2Transport, Httpx2Transport, is_httpx2
 from ._transport import forget_cookies
@@ -130,12 +130,13 @@ def _wrong_client(client: object, owner: str, wanted: str) -> ConfigurationError
     )
 
 
-def check_url(url: str, allow_insecure_http: bool) -> str:
-    """The canonical base URL (see `canonical_url()`), also checked the way httpx parses it:
-    ConfigurationError, or InsecureTransportError for plain http to a non-loopback host."""
-    canonical = canonical_url(url, allow_insecure_http=allow_insecure_http)
+def check_url(url: str, allow_insecure_http: bool, token_path: str = TOKEN_PATH) -> str:
+    """The canonical base URL (see `canonical_url()`; `token_path` is checked already), also
+    checked the way httpx parses it, with the token path: ConfigurationError, or
+    InsecureTransportError for plain http to a non-loopback host."""
+    canonical = canonical_url(url, allow_insecure_http=allow_insecure_http, token_path=token_path)
     try:
-        httpx.URL(canonical)
+        httpx.URL(canonical + token_path)
     except httpx.InvalidURL:
         # Not echoed: a malformed URL may well carry a password.
         raise ConfigurationError("the token endpoint URL is not a valid URL") from None

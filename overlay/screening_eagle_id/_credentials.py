@@ -95,12 +95,14 @@ def basic_value(client_id: str, client_secret: str, client_auth: ClientAuth = "b
 
 @frozen
 class Profile:
-    """One table of the credentials file: credentials plus optional `url` and `scope`."""
+    """One table of the credentials file: credentials plus optional `url`, `scope` and
+    `token_path` (used with the profile's `url`)."""
 
     name: str
     credentials: ClientCredentials
     url: str | None = None
     scope: str | None = None
+    token_path: str | None = None
 
 
 def load_profile(
@@ -119,6 +121,7 @@ def load_profile(
         client_id = "..."
         client_secret = "..."
         scope = "openid email"
+        token_path = "/oauth2/token"   # optional: the spec's /api/id/v1/auth/token otherwise
     """
     raw = _config.read_profile(name, path=path, environ=environ)
     return Profile(
@@ -126,6 +129,7 @@ def load_profile(
         credentials=ClientCredentials(raw.values["client_id"], raw.values["client_secret"]),
         url=raw.values.get("url"),
         scope=raw.values.get("scope"),
+        token_path=raw.values.get("token_path"),
     )
 
 
@@ -136,6 +140,8 @@ class ResolvedConfig:
     url: str
     credentials: ClientCredentials
     scope: str
+    token_path: str | None = None
+    assume_lifetime: int | None = None
 
 
 def resolve_config(
@@ -143,6 +149,8 @@ def resolve_config(
     credentials: ClientCredentials | None,
     scope: str | None,
     *,
+    token_path: str | None = None,
+    assume_lifetime: int | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ResolvedConfig:
@@ -150,16 +158,26 @@ def resolve_config(
     then `EAGLE_ID_URL` / `EAGLE_ID_CLIENT_ID` + `EAGLE_ID_CLIENT_SECRET` / `EAGLE_ID_SCOPE`,
     then the profile (`profile`, `$EAGLE_ID_PROFILE` or "default"). Naming a `profile`
     explicitly skips the environment. The profile file is read only when something is missing;
-    a broken one (invalid TOML, a value of the wrong type) is reported as such.
+    a broken one (invalid TOML, a value of the wrong type) is reported as such. `token_path`:
+    the argument, `EAGLE_ID_TOKEN_PATH`, or the profile's when its URL is used (None: the spec's);
+    `assume_lifetime` alike (`EAGLE_ID_ASSUME_LIFETIME`; None: none).
     """
     settings = _config.resolve(
         url,
         credentials.client_id if credentials is not None else None,
         credentials.client_secret if credentials is not None else None,
         scope,
+        token_path=token_path,
+        assume_lifetime=assume_lifetime,
         profile=profile,
         environ=environ,
     )
     if credentials is None:
         credentials = ClientCredentials(settings.client_id, settings.client_secret)
-    return ResolvedConfig(url=settings.url, credentials=credentials, scope=settings.scope)
+    return ResolvedConfig(
+        url=settings.url,
+        credentials=credentials,
+        scope=settings.scope,
+        token_path=settings.token_path,
+        assume_lifetime=settings.assume_lifetime,
+    )

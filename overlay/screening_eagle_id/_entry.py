@@ -70,6 +70,8 @@ __all__ = [
 
 #: The format version written in every entry; any other version is a miss.
 ENTRY_VERSION = 1
+# The spec's token path (`_config.TOKEN_PATH`; repeated: this module imports nothing of ours).
+SPEC_TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a secret
 #: The longest access, id or refresh token accepted, in characters (fresh or cached).
 MAX_TOKEN_CHARS = 32 * 1024
 #: The longest scope string accepted, in characters.
@@ -137,13 +139,20 @@ else:
     )
 
 
-def cache_key(base_url: str, client_id: str, scopes: Iterable[str]) -> str:
-    """The key a token is cached under: SHA-256 hex of (base URL, client id, sorted scopes).
+def cache_key(
+    base_url: str, client_id: str, scopes: Iterable[str], token_path: str | None = None
+) -> str:
+    """The key a token is cached under: SHA-256 hex of (base URL, client id, sorted scopes,
+    and the token path when it is not the spec's).
 
     The base URL is compared without a trailing slash; scope order does not matter. Never
-    derived from the secret.
+    derived from the secret. `token_path` None or the spec's path give the key of a client
+    without one (keys made before token paths existed stay valid).
     """
-    material = json.dumps([base_url.rstrip("/"), client_id, sorted(set(scopes))])
+    fields: list[object] = [base_url.rstrip("/"), client_id, sorted(set(scopes))]
+    if token_path is not None and token_path != SPEC_TOKEN_PATH:
+        fields.append(token_path)
+    material = json.dumps(fields)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

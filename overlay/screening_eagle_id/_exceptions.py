@@ -117,7 +117,7 @@ class AccessDeniedError(TokenError):
 
 
 class EndpointNotFoundError(TokenError):
-    """404: no token endpoint at this URL; check the base URL."""
+    """404: no token endpoint at this URL; check the base URL and the token path."""
 
 
 class RateLimitedError(TokenError):

@@ -35,9 +35,11 @@ def cached_entry(
     *,
     folder: StrPath | None = None,
     now: float | None = None,
+    token_path: str | None = None,
 ) -> Entry | None:
-    """The entry `TokenClient(url, ..., cache=FileCache(folder))` would serve from the cache
-    right now (wall clock `now`), or None. `url` is canonical (`_config.canonical_url`)."""
+    """The entry `TokenClient(url, ..., cache=FileCache(folder), token_path=token_path)` would
+    serve from the cache right now (wall clock `now`), or None. `url` is canonical
+    (`_config.canonical_url`), `token_path` checked (None: the spec's)."""
     folder = folder if folder is not None else default_cache_folder()
     scopes = tuple(scopes)
     try:
@@ -45,7 +47,7 @@ def cached_entry(
     except ConfigurationError:
         return None  # missing, a symlink, not safely ours: the full client creates or refuses
     try:
-        key = cache_key(url, client_id, scopes)
+        key = cache_key(url, client_id, scopes, token_path)
         raw = read_entry_file(f"{key}.json", dir_fd=dir_fd)
         if raw is None:
             return None

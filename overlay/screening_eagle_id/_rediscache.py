@@ -10,10 +10,11 @@ In Redis, under a prefix (default `eagle-id:`):
   to the token's remaining lifetime, so Redis drops it when it expires.
 * `<prefix>lock:<key>` -- the fetch lock: `<owner>:<Redis TIME, ms, of its last heartbeat>`,
   set if absent with a TTL of `lock_timeout`. While it fetches, the holder extends it every
-  third of that (a heartbeat thread or task), so a long fetch keeps it and a crashed holder's
-  lapses; a lock with no TTL, not a string, or no heartbeat for longer than `lock_timeout`
-  is stale and taken over. Released only by its owner (a Lua compare-and-delete: a holder
-  whose lock already expired must not delete its successor's). Waiters poll with short,
+  third of that, at most every 10 s (a heartbeat thread or task), so a long fetch keeps it
+  and a crashed holder's lapses; a lock with no TTL, not a string, or no heartbeat for longer
+  than its holder's `lock_timeout` (believed up to max(ours, 30 s)) is stale and taken
+  over. Released only by its owner (a Lua compare-and-delete: a holder whose lock already
+  expired must not delete its successor's). Waiters poll with short,
   growing sleeps, each poll one round trip that also reads the token entry: once the holder
   has stored a new token they stop waiting (without the lock) and read it, rather than
   queueing one by one behind the lock. The scripts and every decision are in
@@ -126,12 +127,25 @@ class RedisCache(RedisCacheBase):
             yield False
             return
         done = threading.Event()
-        beat = partial(drive, self._heartbeat(held), partial(self._beat, done))
-        threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True).start()
+
+        def beat() -> None:
+            try:
+                drive(self._heartbeat(held), partial(self._beat, done))
+            except Exception:
+                # A beat cut short by the client closing after the holder was done (the
+                # join below is bounded) changes nothing; before that, it is a bug to show.
+                if not done.is_set():
+                    raise
+
+        heartbeat = threading.Thread(target=beat, name="eagle-id-lock-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             yield True
         finally:
             done.set()
+            # The beat may be inside a Redis call: let it end before the lock is released
+            # (and the caller closes the client under it), as the async one is awaited.
+            heartbeat.join(held.ttl_ms / 1000)
             drive(self._unlock(held), self._do)
 
     def _beat(self, done: threading.Event, effect: RedisEffect | Pause) -> Any:

@@ -44,13 +44,20 @@ _POLL_FIRST, _POLL_MAX = 0.005, 0.1
 
 # The lock's value is "<owner>:<Redis TIME in ms of the last heartbeat>:<holder's TTL in ms>".
 # Redis's own clock, so every host measures a lock's age alike; the holder's own TTL, so a
-# waiter with a shorter lock_timeout does not take over a lock whose holder is alive.
+# waiter with a shorter lock_timeout does not take over a lock whose holder is alive. But a
+# claimed TTL is believed only up to the waiter's own bound, max(its lock_timeout,
+# _TRUSTED_HOLDER_S): a value planted by another writer (`x:<a minute ago>:999999999999999`)
+# would otherwise hold every cold fetch for a whole lock_timeout. A live holder beats at
+# least every _BEAT_MAX_S (< a third of the bound), so it is never taken over for it.
+_BEAT_MAX_S = 10.0
+_TRUSTED_HOLDER_S = 3 * _BEAT_MAX_S
 _NOW_MS = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 # Takes the lock if free, or if stale: not a string, no TTL, no heartbeat for longer than
-# the holder's TTL, or a foreign value with a TTL longer than ours (ARGV[2] ms). Returns
+# min(the holder's TTL, our bound ARGV[4] ms), or a foreign value with a TTL longer than ours
+# (ARGV[2] ms). Returns
 # {1 if taken else 0, the token entry KEYS[2] (bytes 0..ARGV[3]) or nil}: one round trip, one
 # script (a cluster refuses scripts in pipelines; both keys share a hash slot there).
 _ACQUIRE = (
@@ -68,7 +75,7 @@ else
         local beat, held = string.match(redis.call('get', KEYS[1]), ':(%d+):(%d+)$')
         beat, held = tonumber(beat or ''), tonumber(held or '')
         if beat ~= nil and held ~= nil then
-            stale = pttl == -1 or now - beat > held
+            stale = pttl == -1 or now - beat > math.min(held, tonumber(ARGV[4]))
         else
             stale = pttl == -1 or pttl > ttl
         end
@@ -316,8 +323,9 @@ class RedisCacheBase:
         """Wait for the fetch lock, taking over a stale one (see `_ACQUIRE`)."""
         name, owner = self._lock_key(key), secrets.token_hex(16)
         ttl_ms = max(1, int(self._lock_timeout * 1000))
+        bound_ms = max(ttl_ms, int(_TRUSTED_HOLDER_S * 1000))
         try_lock = RunScript(
-            "acquire", (name, self._token_key(key)), (owner, ttl_ms, MAX_ENTRY_BYTES)
+            "acquire", (name, self._token_key(key)), (owner, ttl_ms, MAX_ENTRY_BYTES, bound_ms)
         )
 
         def probe() -> Flow[RedisEffect, Attempt | None]:
@@ -337,11 +345,11 @@ class RedisCacheBase:
         return Held(name, owner, ttl_ms, outcome is Outcome.LOCKED)
 
     def _heartbeat(self, held: Held) -> Flow[RedisEffect | Pause, None]:
-        """While the holder fetches, extend its lock every third of its TTL: a fetch longer
-        than `lock_timeout` keeps it, a crashed holder's lapses. Ends when the holder is done
-        (a `Pause` answers True) or the lock is no longer ours."""
+        """While the holder fetches, extend its lock every third of its TTL (at most every
+        _BEAT_MAX_S): a fetch longer than `lock_timeout` keeps it, a crashed holder's lapses.
+        Ends when the holder is done (a `Pause` answers True) or the lock is no longer ours."""
         extend = RunScript("extend", (held.name,), (held.owner, held.ttl_ms))
-        while not (yield Pause(held.ttl_ms / 3000)):
+        while not (yield Pause(min(held.ttl_ms / 3000, _BEAT_MAX_S))):
             extended = yield from self._guarded("lock heartbeat", extend)
             if extended is _AWAY or not extended:
                 return

@@ -10,23 +10,21 @@ How we connect (URL check, TLS, a caller's `http_client=`) is in `_connect.py`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
+import json
 import ssl
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from screening_eagle_id_client import AuthenticatedClient
-from screening_eagle_id_client.api.auth import generate_auth_access_token
-from screening_eagle_id_client.models import ErrorResponse, TokenRequest, TokenResponse
-from screening_eagle_id_client.types import Response
 
+from ._config import check_assume_lifetime
 from ._connect import Verify, _shared_ssl_context, verify_setting, via
-from ._deadline import DeadlineTransport, deadline, env_proxy_for
+from ._deadline import deadline, env_proxy_for
 from ._exceptions import ConfigurationError, TokenError, TokenTransportError
 from ._response import (
+    NO_LIFETIME,
     error_fields,
     error_for_status,
     error_from_body,
@@ -35,6 +33,14 @@ from ._response import (
 )
 from ._token import Token, parse_token_response
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, asend_bounded, send_bounded
+
+if TYPE_CHECKING:
+    from screening_eagle_id_client import AuthenticatedClient
+    from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+    from screening_eagle_id_client.types import Response
+
+# The generated client (and its models) is imported by the first token request, not with
+# this module: a process that only reads a shared cache never needs it.
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "Endpoint"]
 
@@ -80,6 +86,7 @@ class _Try:
         self._wall = wall
         self.response: Response[ErrorResponse | TokenResponse] | None = None
         self.failure: TokenError | None = None
+        self.token: Token | None = None  # from a response without expires_in
         self.url = endpoint.url
         self._reset = _last_response.set(None)
         self._reset_deadline = deadline.set(endpoint.deadline_from(anchor))
@@ -107,7 +114,11 @@ class _Try:
             elif isinstance(
                 exc, ValueError | KeyError | TypeError | AttributeError | RecursionError
             ):
-                self.failure = _unparseable(endpoint, self._wall)  # None: a bug of ours
+                result = _unparseable(endpoint, self._wall)  # None: a bug of ours
+                if isinstance(result, Token):
+                    self.token = result
+                    return True
+                self.failure = result
             return self.failure is not None
         finally:
             _last_response.reset(self._reset)
@@ -115,12 +126,16 @@ class _Try:
 
     def parse(self, raw: httpx.Response) -> None:
         """Have the generated operation parse `raw`, the response read (bounded)."""
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+
         _last_response.set(raw)
         self.response = generate_auth_access_token._build_response(
             client=self._endpoint.api, response=raw
         )
 
     def outcome(self) -> Token | TokenError:
+        if self.token is not None:
+            return self.token
         if self.failure is not None:
             return self.failure
         assert self.response is not None
@@ -133,20 +148,28 @@ class Endpoint:
 
     def __init__(
         self,
-        url: str,
+        base_url: str,
+        token_path: str,
         basic: str,
-        body: TokenRequest,
+        scope_text: str,
         scope: frozenset[str],
         timeout: float | httpx.Timeout,
         monotonic: Callable[[], float],
         name: str,
         max_response_bytes: int,
         clean: Callable[[str], str],
+        assume_lifetime: int | None = None,
     ) -> None:
-        self.url = url
+        self.base_url = base_url
+        self.token_path = token_path
+        #: The token endpoint's URL, as requested (and named in messages).
+        self.url = base_url + token_path
+        self.assume_lifetime = (
+            None if assume_lifetime is None else check_assume_lifetime(assume_lifetime)
+        )
         self._basic = basic
-        self.body = body
-        self._scope = scope
+        self._scope_text = scope_text
+        self.scope = scope
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.request_limit = _whole_request_limit(self._timeout)
         self._monotonic = monotonic
@@ -193,9 +216,13 @@ class Endpoint:
             verify = _shared_ssl_context() if self._shared_context else self._verify
             httpx_args = self._httpx_args
             if self._deadline_transport:
+                from ._deadline_transport import DeadlineTransport  # brings httpcore
+
                 httpx_args = {**httpx_args, "transport": DeadlineTransport(verify)}
+            from screening_eagle_id_client import AuthenticatedClient
+
             api = self._api_instance = AuthenticatedClient(
-                base_url=self.url,
+                base_url=self.base_url,
                 token=self._basic,
                 prefix="Basic",
                 timeout=self._timeout,
@@ -225,13 +252,23 @@ class Endpoint:
         line or headers."""
         with self._start(anchor, wall) as attempt:
             client, limit = self.api.get_async_httpx_client(), self._max_response_bytes
+            import asyncio  # here: only async users need it (loaded by then, a look-up)
+
             async with asyncio.timeout(self.request_limit):
                 raw = await asend_bounded(client, self._request(), limit)
             attempt.parse(raw)
         return attempt.outcome()
 
     def _request(self) -> dict[str, Any]:
-        return generate_auth_access_token._get_kwargs(body=self.body)
+        from screening_eagle_id_client.api.auth import generate_auth_access_token
+        from screening_eagle_id_client.models import GrantType, TokenRequest
+
+        body = TokenRequest(grant_type=GrantType.CLIENT_CREDENTIALS, scope=self._scope_text)
+        # The generated operation's request, at this endpoint's token path (relative: httpx
+        # appends it to the base URL, path included).
+        kwargs = generate_auth_access_token._get_kwargs(body=body)
+        kwargs["url"] = self.token_path
+        return kwargs
 
     def close(self) -> None:
         """Close the connections we opened (never a caller's `http_client`)."""
@@ -277,15 +314,29 @@ class Endpoint:
                 error_description=detail,
             )
 
+    def token_of(self, data: dict[str, Any], wall: float) -> Token:
+        """The token in a 200 body; an `expires_in` that is absent or null is `assume_lifetime`
+        when the client has one (else refused, naming the option)."""
+        if data.get("expires_in") is None:
+            if self.assume_lifetime is None:
+                raise TokenError(
+                    f"200 OK from {self.url} but not a usable token response: {NO_LIFETIME}",
+                    status_code=200,
+                    error="invalid_response",
+                    error_description=NO_LIFETIME,
+                )
+            data = {**data, "expires_in": self.assume_lifetime}
+        return parse_token_response(data, requested_scope=self.scope, issued_at=wall)
+
     def _interpret_parsed(
         self, response: Response[ErrorResponse | TokenResponse], wall: float, url: str
     ) -> Token:
+        from screening_eagle_id_client.models import ErrorResponse, TokenResponse
+
         parsed = response.parsed
         status = int(response.status_code)
         if status == 200 and isinstance(parsed, TokenResponse):
-            return parse_token_response(
-                parsed.to_dict(), requested_scope=self._scope, issued_at=wall
-            )
+            return self.token_of(parsed.to_dict(), wall)
         if isinstance(parsed, ErrorResponse):
             # to_dict() keeps unknown keys, so RFC 6749's error_description is there too.
             error, description = error_fields(parsed.to_dict())
@@ -308,11 +359,22 @@ def _requested_url(endpoint: Endpoint) -> str:
     return str(raw.request.url) if raw is not None else endpoint.url
 
 
-def _unparseable(endpoint: Endpoint, wall: float) -> TokenError | None:
-    """The generated parser raised on the last response: report it from the raw bytes."""
+def _unparseable(endpoint: Endpoint, wall: float) -> Token | TokenError | None:
+    """The generated parser raised on the last response: report it from the raw bytes, or
+    the token of a 200 without `expires_in` when the client assumes a lifetime."""
     raw = _last_response.get()
     if raw is None:
         return None
+    if raw.status_code == 200 and endpoint.assume_lifetime is not None:
+        try:
+            body = json.loads(raw.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+        if isinstance(body, dict) and "expires_in" not in body:
+            try:
+                return endpoint.token_of(body, wall)
+            except TokenError as exc:
+                return exc
     return error_from_body(
         raw.status_code,
         raw.headers,

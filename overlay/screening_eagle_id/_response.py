@@ -25,6 +25,7 @@ from ._exceptions import (
 Clean = Callable[[str], str]
 
 __all__ = [
+    "NO_LIFETIME",
     "Clean",
     "error_fields",
     "error_for_status",
@@ -44,10 +45,16 @@ _BY_STATUS: dict[int, type[TokenError]] = {
 _HINTS: dict[type[TokenError], str] = {
     InvalidClientError: "check the client id and secret (and client_auth)",
     AccessDeniedError: "the client may not use this grant type or scope",
-    EndpointNotFoundError: "check the base URL",
+    EndpointNotFoundError: "check the base URL and the token path (token_path, --token-path)",
 }
 
 _SNIPPET = 120
+
+#: Why a 200 without `expires_in` is refused, and what to do about it.
+NO_LIFETIME = (
+    "missing expires_in (the server states no lifetime; to use its tokens, say how long to "
+    "assume: assume_lifetime=SECONDS, or --assume-lifetime on the command line)"
+)
 
 
 def _no_secrets(text: str) -> str:
@@ -159,6 +166,8 @@ def error_from_body(
             required = ("access_token", "token_type", "expires_in")
             missing = [key for key in required if key not in body]
             problem = f"missing {', '.join(missing)}" if missing else "malformed token fields"
+            if missing == ["expires_in"]:
+                problem = NO_LIFETIME
         return TokenError(
             f"200 OK from {url} but not a usable token response: {problem}",
             status_code=200,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 from types import SimpleNamespace
@@ -91,34 +92,65 @@ def cache_clear(args: SimpleNamespace, out: TextIO) -> int:
     key = None
     if not args.all:
         settings = _config.resolve(
-            args.url, None, None, args.scope, profile=args.profile, names=CLI_NAMES
+            args.url,
+            None,
+            None,
+            args.scope,
+            token_path=args.token_path,
+            profile=args.profile,
+            names=CLI_NAMES,
         )
         # No credentials are sent: plain http is fine for naming the entry.
-        url = _config.canonical_url(settings.url, allow_insecure_http=True, names=CLI_NAMES)
+        url, path = _config.endpoint_of(settings, allow_insecure_http=True, names=CLI_NAMES)
         scopes = _config.normalise_scope(settings.scope)
-        key = cache_key(url, settings.client_id, scopes)
-        what = f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}"
+        key = cache_key(url, settings.client_id, scopes, path)
+        what = (
+            f"client {settings.client_id!r}, scope {' '.join(sorted(set(scopes)))!r} at {url}{path}"
+        )
     dir_fd = open_dir(folder, create=False)
     try:
         if key is None:
-            removed = sum(_remove(name, dir_fd) for _, name in entry_names(dir_fd))
+            results = [_remove(name, dir_fd) for _, name in entry_names(dir_fd)]
+            removed = results.count(None)
             out.write(f"removed {removed} cached token{'s' * (removed != 1)} from {folder}\n")
-        elif _remove(f"{key}.json", dir_fd):
-            out.write(f"removed the cached token of {what}\n")
+            skipped = [why for why in results if why not in (None, _GONE)]
         else:
-            out.write(f"no cached token for {what}\n")
+            why = _remove(f"{key}.json", dir_fd)
+            if why is None:
+                out.write(f"removed the cached token of {what}\n")
+            elif why is _GONE:
+                out.write(f"no cached token for {what}\n")
+            skipped = [why] if why not in (None, _GONE) else []
     finally:
         os.close(dir_fd)
-    return 0
+    for why in skipped:
+        print(f"eagle-id: {why}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
-def _remove(name: str, dir_fd: int) -> bool:
-    # Only the token file: a `.lock` file is never deleted (see `_filecache.py`).
+_GONE = "gone"  # `_remove`: there was nothing to remove
+
+
+def _remove(name: str, dir_fd: int) -> str | None:
+    """Remove the entry file `name` of the folder `dir_fd`: None when removed, `_GONE` when
+    there was none, else why it was left in place. Only a regular file is removed: a
+    directory, symlink (never followed), FIFO or device named like an entry is someone
+    else's, and a `.lock` file is never deleted (see `_filecache.py`)."""
     try:
-        os.unlink(name, dir_fd=dir_fd)
+        info = os.lstat(name, dir_fd=dir_fd)
+        if not stat.S_ISREG(info.st_mode):
+            return f"left {name} in place: {_kind(info.st_mode)}, not a cached token"
+        os.unlink(name, dir_fd=dir_fd)  # a file swapped for a directory since: EISDIR
     except FileNotFoundError:
-        return False
-    return True
+        return _GONE
+    except OSError as exc:
+        return f"cannot remove {name}: {exc.strerror or type(exc).__name__}"
+    return None
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 # -- decode -----------------------------------------------------------------------------------
@@ -136,7 +168,40 @@ def decode_jwt_command(args: SimpleNamespace, out: TextIO) -> int:
     out.write("# UNVERIFIED: the signature was not checked; do not trust these claims.\n")
     out.write("# header\n" + json.dumps(header, indent=2, sort_keys=True) + "\n")
     out.write("# claims\n" + json.dumps(claims, indent=2, sort_keys=True) + "\n")
+    out.write(_times_section(claims))
     return 0
+
+
+# The registered claims that hold a time (RFC 7519 §4.1.4-6): seconds since the epoch.
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+_SHOWN_CHARS = 24  # of a time claim's value, in the times section
+
+
+def _times_section(claims: dict[str, Any]) -> str:
+    """`exp`, `iat`, `nbf` as their number and the UTC time it means, aligned; "" when none."""
+    rows = []
+    for name in _TIME_CLAIMS:
+        if name in claims:
+            shown = json.dumps(claims[name])
+            if len(shown) > _SHOWN_CHARS:
+                shown = shown[: _SHOWN_CHARS - 1] + "…"
+            rows.append((name, shown, _utc_text(claims[name])))
+    if not rows:
+        return ""
+    width = max(len(shown) for _, shown, _ in rows)
+    return "# times (UTC)\n" + "".join(f"{n}  {v:<{width}}  {t}\n" for n, v, t in rows)
+
+
+def _utc_text(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "(not a time)"
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):  # out of datetime's range, NaN, infinite
+        return "(not a time)"
+    return when.isoformat(sep=" ", timespec="seconds").removesuffix("+00:00") + " UTC"
 
 
 def _bare_jwt(text: str) -> str:

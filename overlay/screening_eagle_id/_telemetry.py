@@ -7,10 +7,16 @@ Without a configured SDK the API's no-op providers make it all near free, and ca
 are not counted at all.
 
 Spans: one per try of the token endpoint, `eagle-id token fetch`, a child of the caller's
-current span, with `eagle_id.url` (the token endpoint's base URL: the client refuses URLs with
+current span, with `eagle_id.url` (the token endpoint's URL: the client refuses URLs with
 credentials or a query), `eagle_id.client_id`, `eagle_id.scope`, `eagle_id.attempt` (1, 2, ...),
-`eagle_id.refresh_ahead`, `eagle_id.outcome` ("ok" or the error code) and, on failure,
-`error.type` and status ERROR. Never the secret, a token, or an error's free text.
+`eagle_id.refresh_ahead`, `eagle_id.outcome` ("ok" or what failed, see `outcome_label`) and, on
+failure, `error.type` and status ERROR. Never the secret, a token, or an error's free text.
+
+What failed is named from a closed set (`LABELS`), whatever the server says: the `error`
+code when it is registered (RFC 6749 and the IANA OAuth Extensions Error Registry, plus our
+own `invalid_response`), else the name of our exception class, else the HTTP status class
+("4xx"), else "other". A server's `error` is free text to us: taken as it came, each new
+text would make a new metric series.
 
 Metrics (meter `screening_eagle_id`), attributes `eagle_id.client_id` and `eagle_id.scope`:
 
@@ -40,17 +46,60 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
+from . import _exceptions
+
 __all__ = [
+    "LABELS",
+    "REGISTERED_ERRORS",
     "ClientStats",
     "Outcome",
     "alock_wait",
     "fetch_failed",
     "fetch_span",
     "lock_wait",
+    "outcome_label",
     "refresh_ahead",
     "retried",
     "waited",
 ]
+
+#: OAuth error codes kept as they are in telemetry: RFC 6749 §4.1.2.1, §5.2 and the IANA
+#: "OAuth Extensions Error Registry" entries a token endpoint may return (RFC 6750, 7009,
+#: 8628, 8693, 8707, 9396, 9449), and `invalid_response`, ours for an unusable 200.
+REGISTERED_ERRORS = frozenset(
+    {
+        "access_denied",
+        "invalid_client",
+        "invalid_grant",
+        "invalid_request",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "unsupported_response_type",
+        "insufficient_scope",
+        "invalid_token",
+        "unsupported_token_type",
+        "authorization_pending",
+        "slow_down",
+        "expired_token",
+        "invalid_target",
+        "invalid_authorization_details",
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
+        "invalid_response",
+    }
+)
+# Our exception classes (`_exceptions.py`), by name; a subclass of a caller's is not ours.
+_OURS = {
+    cls.__name__: cls
+    for cls in (getattr(_exceptions, name) for name in _exceptions.__all__)
+    if isinstance(cls, type)
+}
+_STATUS_CLASSES = frozenset({"1xx", "2xx", "3xx", "4xx", "5xx"})
+#: Every value `eagle_id.outcome` and `error.type` can take.
+LABELS = REGISTERED_ERRORS | set(_OURS) | _STATUS_CLASSES | {"ok", "other"}
 
 _SPAN_NAME = "eagle-id token fetch"
 _SCOPE_NAME = "screening_eagle_id"
@@ -234,9 +283,24 @@ def fetch_span(client: Any, attempt: int, *, ahead: bool) -> Iterator[Outcome]:
 
 
 def _code(error: BaseException) -> str:
-    """What to call a failure: the OAuth error code, else the exception's class name."""
+    return outcome_label(error)
+
+
+def outcome_label(error: BaseException) -> str:
+    """What to call a failure, always one of `LABELS`: the OAuth error code if registered,
+    else our exception's class name (not the bare `TokenError`), else the HTTP status class,
+    else our class name, else "other"."""
     code = getattr(error, "error", None)
-    return code if isinstance(code, str) and code else type(error).__name__
+    if isinstance(code, str) and code in REGISTERED_ERRORS:
+        return code
+    name = type(error).__name__
+    ours = _OURS.get(name) is type(error)
+    if ours and name != "TokenError":
+        return name
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return f"{status // 100}xx"
+    return name if ours else "other"
 
 
 def retried(client: Any) -> None:

@@ -5,62 +5,126 @@ Two ways out, the same line either way:
 - by default, a `logging` record on the `screening_eagle_id_server.access` logger, handled
   before the response's last byte leaves (whoever reads the response finds the line; the
   fields are record attributes too, for structured formatters);
-- in the server's own process (`python -m screening_eagle_id_server`), a `BufferedAccessLog`:
-  the request path only appends a tuple to a queue, and a daemon thread formats the lines and
-  writes them in batches (one write and flush per batch, not per line) several times a second
-  and at exit.
+- in the server's own process (`python -m screening_eagle_id_server`), the process's
+  `LogSink` (`_logsink`): the request path only queues a tuple, within the sink's budget, and
+  the sink's thread formats and writes the line.
+
+Method, path and client_id are escaped (`quote`: one line, no control characters) and capped
+(`field`: a cut value is quoted and ends with `...`), so that a line is at most about 2.5 KiB.
 """
 
 from __future__ import annotations
 
-import atexit
-import collections
 import logging
-import os
-import threading
 import time
-from typing import TextIO
+from collections.abc import Callable
+
+from ._logsink import LogSink, pid, process_sink, stamp
 
 __all__ = [
     "ACCESS_LOGGER",
     "ANSWERED",
-    "BufferedAccessLog",
-    "install_buffered_access_log",
+    "CLIENT_ID_BYTES",
+    "METHOD_BYTES",
+    "PATH_BYTES",
+    "field",
     "log_access",
     "quote",
+    "render",
+    "use_sink",
 ]
 
 ACCESS_LOGGER = "screening_eagle_id_server.access"
 # A key of the ASGI scope's state: the connection layer answered this request itself (a body
 # that did not arrive in time) and logged it; the app's own answer went nowhere.
 ANSWERED = "screening_eagle_id_server.answered"
+# Caps on the escaped fields, in bytes: with the rest of the line, well under 4096 (PIPE_BUF).
+METHOD_BYTES = 64
+PATH_BYTES = 2048
+CLIENT_ID_BYTES = 256
+_CUT = "..."
+# What an entry costs in the sink's byte budget besides its path and client_id.
+_LINE_COST = 128
 _MESSAGE = "method=%s path=%s status=%d client_id=%s latency_ms=%.2f"
 _logger = logging.getLogger(ACCESS_LOGGER)
-_buffer: BufferedAccessLog | None = None
-
-_Entry = tuple[float, str, str, int, str | None, float]
+_sink: LogSink | None = None
+# (render, cost, created, method, path, status, client_id, latency_ms)
+AccessEntry = tuple[Callable[..., str], int, float, str, str, int, "str | None", float]
 
 
 def quote(value: str) -> str:
     """Keep one request on one line: paths and client ids are attacker-influenced."""
     if value and value.isprintable() and " " not in value and '"' not in value:
         return value
-    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+    return '"' + _escaped(value) + '"'
+
+
+def _escaped(value: str) -> str:
+    return value.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+def field(value: str, cap: int) -> str:
+    """`quote(value)` in at most `cap` bytes of UTF-8 (`cap` at least 5); a value cut to fit
+    is quoted, escaped to ASCII, and ends with `...` inside the quotes."""
+    quoted = quote(value)
+    if len(quoted) * 4 <= cap or len(quoted.encode("utf-8", "surrogatepass")) <= cap:
+        return quoted
+    keep = min(len(value), cap)
+    while True:
+        cut = '"' + _escaped(value[:keep]) + _CUT + '"'
+        if len(cut) <= cap:
+            return cut
+        # An escaped character is at most 10 bytes: this shrinks fast, and `keep` gets to 0.
+        keep = min(keep - 1, keep * cap // len(cut))
+
+
+def render(entry: AccessEntry) -> str:
+    """An access entry queued by `log_access` as the line `logging` would write with the
+    CLI's format: `2026-01-02 03:04:05,678 INFO [pid] screening_eagle_id_server.access: …`."""
+    _, _, created, method, path, status, client_id, latency_ms = entry
+    # `field`, with its first step inline: this runs for every request.
+    method_field = quote(method)
+    if len(method_field) * 4 > METHOD_BYTES:
+        method_field = field(method, METHOD_BYTES)
+    path_field = quote(path)
+    if len(path_field) * 4 > PATH_BYTES:
+        path_field = field(path, PATH_BYTES)
+    if client_id is None:
+        client_field = "-"
+    else:
+        client_field = quote(client_id)
+        if len(client_field) * 4 > CLIENT_ID_BYTES:
+            client_field = field(client_id, CLIENT_ID_BYTES)
+    return (
+        f"{stamp(created)} INFO [{pid()}] {ACCESS_LOGGER}: method={method_field}"
+        f" path={path_field} status={status} client_id={client_field}"
+        f" latency_ms={latency_ms:.2f}"
+    )
 
 
 def log_access(
     method: str, path: str, status: int, client_id: str | None, latency_ms: float
 ) -> None:
-    """Log one request. `method`, `path` and `client_id` are quoted here."""
+    """Log one request. `method`, `path` and `client_id` are escaped and capped here."""
     if not _logger.isEnabledFor(logging.INFO):
         return
-    buffer = _buffer
-    if buffer is not None:
-        # Quoted by the writer thread, with the rest of the formatting.
-        buffer.entries.append((time.time(), method, path, status, client_id, latency_ms))
+    sink = _sink
+    if sink is not None:
+        # Rendered by the sink's thread. Cut here (one past the cap, so that the line shows
+        # the cut) so that a queued entry holds at most that much of a long field.
+        if len(path) > PATH_BYTES:
+            path = path[: PATH_BYTES + 1]
+        if len(method) > METHOD_BYTES:
+            method = method[: METHOD_BYTES + 1]
+        cost = _LINE_COST + len(path)
+        if client_id is not None:
+            if len(client_id) > CLIENT_ID_BYTES:
+                client_id = client_id[: CLIENT_ID_BYTES + 1]
+            cost += len(client_id)
+        sink.put((render, cost, time.time(), method, path, status, client_id, latency_ms), cost)
         return
-    client = "-" if client_id is None else quote(client_id)
-    method, path = quote(method), quote(path)
+    client = "-" if client_id is None else field(client_id, CLIENT_ID_BYTES)
+    method, path = field(method, METHOD_BYTES), field(path, PATH_BYTES)
     # makeRecord + handle: Logger.info would also walk the stack to find the caller, which
     # an access line does not need, on every request.
     _logger.handle(
@@ -83,72 +147,9 @@ def log_access(
     )
 
 
-class BufferedAccessLog:
-    """Access lines formatted and written by a daemon thread, in batches, to `stream`.
-
-    The line is the one the CLI's `logging` format gives:
-    `2026-01-02 03:04:05,678 INFO [pid] screening_eagle_id_server.access: method=… path=…`.
-    """
-
-    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
-        # deque.append and popleft are atomic: the request path takes no lock.
-        self.entries: collections.deque[_Entry] = collections.deque()
-        self._stream = stream
-        self._interval = interval
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
-        self._second = -1
-        self._stamp = ""
-
-    def start(self) -> None:
-        """Start the writer thread; the rest is flushed at exit."""
-        self._thread.start()
-        atexit.register(self.close)
-
-    def close(self) -> None:
-        """Stop the thread and write what is left."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
-
-    def flush(self) -> None:
-        """Format and write every queued line (one write, one flush)."""
-        with self._lock:
-            entries = self.entries
-            pid = os.getpid()
-            lines = []
-            for _ in range(len(entries)):
-                created, method, path, status, client_id, latency_ms = entries.popleft()
-                client = "-" if client_id is None else quote(client_id)
-                second = int(created)
-                if second != self._second:
-                    self._second = second
-                    self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-                millis = int((created - second) * 1000)
-                lines.append(
-                    f"{self._stamp},{millis:03d} INFO [{pid}] {ACCESS_LOGGER}: "
-                    f"method={quote(method)} path={quote(path)} status={status} client_id={client} "
-                    f"latency_ms={latency_ms:.2f}\n"
-                )
-            if not lines:
-                return
-            try:
-                self._stream.write("".join(lines))
-                self._stream.flush()
-            except (OSError, ValueError):
-                pass  # stderr closed or gone: the log is lost, the server goes on
-
-
-def install_buffered_access_log(stream: TextIO) -> BufferedAccessLog:
-    """Send this process's access lines through a `BufferedAccessLog` on `stream`."""
-    global _buffer
-    if _buffer is None:
-        _buffer = BufferedAccessLog(stream)
-        _buffer.start()
-    return _buffer
+def use_sink(sink: LogSink | None = None) -> LogSink:
+    """Send this process's access lines to `sink` (default: the process's own) instead of
+    `logging`."""
+    global _sink
+    _sink = process_sink() if sink is None else sink
+    return _sink

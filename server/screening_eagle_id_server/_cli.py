@@ -31,6 +31,7 @@ __all__ = [
     "limits_from_args",
     "main",
     "settings_from_env",
+    "uvicorn_log_config",
 ]
 
 ENV_SIGNING_KEY = "EAGLE_ID_SIGNING_KEY"
@@ -43,7 +44,9 @@ ENV_DEV = "EAGLE_ID_SERVER_DEV"
 ENV_DEV_KEY = "EAGLE_ID_SERVER_DEV_KEY"
 ENV_LIFETIME = "EAGLE_ID_SERVER_LIFETIME"
 _FACTORY = "screening_eagle_id_server._cli:app_from_env"
-_PROG = "screening_eagle_id_server"
+# How the command is typed (its usage line); messages start with the name without `python -m`.
+# `eagle-id serve` passes its own.
+_PROG = "python -m screening_eagle_id_server"
 # What `pip install 'screening-eagle-id[server]'` brings; uvloop is used when present.
 _SERVER_EXTRA = ("starlette", "uvicorn", "httptools")
 _LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -99,17 +102,46 @@ def app_from_env() -> Starlette:
 
 
 def _configure_logging() -> None:
-    from ._accesslog import install_buffered_access_log
+    from ._accesslog import use_sink
+    from ._logsink import SinkHandler
 
     logger = logging.getLogger("screening_eagle_id_server")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        # This process is the server: its lines go through its bounded sink, written by a
+        # thread, off the request path and never in the way of shutdown.
+        handler = SinkHandler()
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        # This process is the server: its access lines leave the request path.
-        install_buffered_access_log(sys.stderr)
+        use_sink()
+
+
+def uvicorn_log_config() -> dict[str, object]:
+    """uvicorn's own records (in the parent and in each worker), and every other record,
+    through the process's sink: a blocked stderr must not stop the event loop or the
+    supervisor at "Shutting down"."""
+    handler = {"()": "screening_eagle_id_server._logsink.server_handler", "formatter": "default"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": False,
+            },
+        },
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+        # Everything else (asyncio's errors, warnings): without a root handler, `logging`
+        # would write them to stderr itself, on the event loop.
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +149,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print one line and exit 2."""
-        self.exit(2, f"{_PROG}: {_one_line(message)} (see --help)\n")
+        self.exit(2, f"{_name(self.prog)}: {_one_line(message)} (see --help)\n")
+
+
+def _name(prog: str) -> str:
+    """What messages start with: the command, without `python -m`."""
+    return prog.removeprefix("python -m ")
 
 
 def _one_line(text: str) -> str:
@@ -125,9 +162,9 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m screening_eagle_id_server",
+        prog=prog,
         description="Reference server for Screening Eagle ID's token endpoint.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -310,20 +347,22 @@ def _check_bind(host: str, port: int) -> None:
         raise _ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server until interrupted; return the exit status."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = _PROG) -> int:
+    """Run the server until interrupted; return the exit status. `prog` is how the command was
+    typed (`eagle-id serve`), for the usage line and messages."""
+    args = _parser(prog).parse_args(argv)
+    name = _name(prog)
     missing = _missing_extra()
     if missing:
         print(
-            f"{_PROG}: the server extra is not installed ({missing} is missing):"
+            f"{name}: the server extra is not installed ({missing} is missing):"
             " pip install 'screening-eagle-id[server]'",
             file=sys.stderr,
         )
         return 2
     if args.dev and os.environ.get(ENV_SIGNING_KEY):
         print(
-            f"{_PROG}: warning: {ENV_SIGNING_KEY} is set but ignored in"
+            f"{name}: warning: {ENV_SIGNING_KEY} is set but ignored in"
             " --dev mode (dev mode always signs with a random key)",
             file=sys.stderr,
         )
@@ -331,24 +370,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = prepare_environment(args, os.environ)
         _check_bind(args.host, args.port)
     except _ConfigError as exc:
-        print(f"{_PROG}: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"{name}: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     if args.dev:
         print(
-            f"{_PROG}: DEV MODE — random signing key, demo client"
+            f"{name}: DEV MODE — random signing key, demo client"
             " 'demo-client' / 'demo-secret'. Not for production.",
             file=sys.stderr,
         )
     clients = ", ".join(sorted(c.client_id for c in settings.registry))
     print(
-        f"{_PROG}: http://{args.host}:{args.port} clients: {_one_line(clients)}",
+        f"{name}: http://{args.host}:{args.port} clients: {_one_line(clients)}",
         file=sys.stderr,
     )
     limits = settings.limits
     cap, backlog = connection_cap(limits)
     if cap < limits.max_connections:
         print(
-            f"{_PROG}: at most {cap} connections per worker (not {limits.max_connections}):"
+            f"{name}: at most {cap} connections per worker (not {limits.max_connections}):"
             " the open-file limit (ulimit -n) allows no more",
             file=sys.stderr,
         )
@@ -372,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backlog=backlog,
         # Our own access log replaces uvicorn's (which would log the query string).
         access_log=False,
+        log_config=uvicorn_log_config(),
         lifespan="off",
         ws="none",
         server_header=False,

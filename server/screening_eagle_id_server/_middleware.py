@@ -8,7 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._accesslog import ACCESS_LOGGER, ANSWERED, log_access, quote
+from ._accesslog import ACCESS_LOGGER, ANSWERED, METHOD_BYTES, PATH_BYTES, field, log_access
 from ._endpoints import TOKEN_PATH, Answer, TokenEndpoint, error_answer
 from ._responses import NO_STORE_HEADERS, error_response
 
@@ -71,7 +71,9 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             _error_log.exception(
-                "unhandled exception in %s %s", scope["method"], quote(scope["path"])
+                "unhandled exception in %s %s",
+                field(scope["method"], METHOD_BYTES),
+                field(scope["path"], PATH_BYTES),
             )
             if status == 0:
                 response = error_response(

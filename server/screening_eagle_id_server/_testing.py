@@ -82,7 +82,7 @@ class EagleIdServer:
 
     @property
     def url(self) -> str:
-        """The base URL to give `TokenClient` (`http://127.0.0.1:PORT`)."""
+        """The base URL to give `TokenClient`: http://127.0.0.1 and the port it listens on."""
         if self._url is None:
             raise RuntimeError("the EagleIdServer is not running: use `with server.running():`")
         return self._url
