@@ -5,9 +5,11 @@ Host field rules of RFC 9112 §3.2. Never a 5xx, never a traceback, answers in r
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -133,6 +135,133 @@ def test_a_missing_or_repeated_host_gets_400(
     with connect(address) as sock:
         sock.sendall(data)
         assert_error(read_answer(sock), 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a b",
+        "u@x",
+        "x:99999999",
+        "x:65536",
+        "x:-1",
+        "[::1",
+        "[zz::1]",
+        "x/y",
+        "x?y",
+        "x#y",
+        "%zz",
+        "\x7f",
+        "x:80:80",
+    ],
+)
+def test_a_host_that_is_not_host_and_port_gets_400(
+    address: tuple[str, int], no_tracebacks: None, host: str
+) -> None:
+    """RFC 9112 §3.2: a Host that is not uri-host[:port] (RFC 3986 §3.2.2-3.2.3) is a 400."""
+    with connect(address) as sock:
+        sock.sendall(request(host=host))
+        assert_error(read_answer(sock), 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        "127.0.0.1:65535",
+        "example.com",
+        "xn--bcher-kva.example:8443",
+        "[::1]:80",
+        "[v1.x]",
+        "a%20b",
+        "x:",
+    ],
+)
+def test_a_valid_host_is_served(address: tuple[str, int], host: str) -> None:
+    with connect(address) as sock:
+        sock.sendall(request(host=host))
+        assert read_answer(sock).status == 200
+
+
+def test_transfer_encoding_in_http_1_0_gets_400(
+    address: tuple[str, int], no_tracebacks: None
+) -> None:
+    """RFC 9112 §6.1: HTTP/1.0 has no Transfer-Encoding; its framing cannot be trusted."""
+    data = request("Transfer-Encoding: chunked", version="HTTP/1.0").replace(
+        b"Content-Length", b"X-Length"
+    )[: -len(BODY)]
+    with connect(address) as sock:
+        sock.sendall(data + b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY))
+        assert_error(read_answer(sock), 400, "invalid_request")
+
+
+# --- methods (RFC 9110 §9.1: 501 for one the server does not recognize) --------------------
+
+
+@pytest.mark.parametrize("split", [None, 1, 2], ids=["one write", "dripped", "line split"])
+@pytest.mark.parametrize("method", ["FOO", "get", "M-SEARCH2", "X"])
+def test_an_unknown_method_gets_501(
+    address: tuple[str, int], no_tracebacks: None, method: str, split: int | None
+) -> None:
+    data = request().replace(b"POST", method.encode(), 1)
+    with connect(address) as sock:
+        if split is None:
+            sock.sendall(data)
+        else:
+            first = data.index(b" ") + split  # part of the line, then the rest
+            sock.sendall(data[:first])
+            time.sleep(0.05)
+            sock.sendall(data[first:])
+        assert_error(read_answer(sock), 501, "invalid_request")
+
+
+def test_an_unknown_method_pipelined_gets_501_after_the_answers_before_it(
+    address: tuple[str, int], no_tracebacks: None
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(request() * 2 + request().replace(b"POST", b"FOO", 1))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"200", b"501"], data
+
+
+@pytest.mark.parametrize("line", [b"GARBAGE", b"FOO /", b"FOO / HTTP/1.1 x", b"F\x00O / HTTP/1.1"])
+def test_a_request_line_that_is_not_one_gets_400(
+    address: tuple[str, int], no_tracebacks: None, line: bytes
+) -> None:
+    with connect(address) as sock:
+        sock.sendall(line + b"\r\nHost: a\r\n\r\n")
+        assert_error(read_answer(sock), 400, "invalid_request")
+
+
+def test_a_known_method_the_endpoint_does_not_serve_gets_405(address: tuple[str, int]) -> None:
+    with connect(address) as sock:
+        sock.sendall(request().replace(b"POST", b"PUT", 1))
+        assert read_answer(sock).status == 405
+
+
+# --- a pipelined head over the limit: 431 however the reads fall --------------------------
+
+
+@pytest.mark.parametrize("first_part", [100, 8_000, 15_000, 16_300, 17_000])
+def test_a_pipelined_head_over_the_limit_gets_431_however_the_reads_fall(
+    address: tuple[str, int], no_tracebacks: None, first_part: int
+) -> None:
+    """The big head starts in the same write as a good request: its first `first_part` bytes
+    come with it, the rest a moment later."""
+    big = request("X-Big: " + "a" * 17_000)
+    data = request() + big
+    cut = len(request()) + first_part
+    with connect(address) as sock:
+        sock.sendall(data[:cut])
+        time.sleep(0.05)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data[cut:])
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", got) == [b"200", b"431"], got
 
 
 def test_http_1_0_without_host_is_served(address: tuple[str, int]) -> None:

@@ -236,6 +236,20 @@ def test_the_limits_are_configurable() -> None:
                 assert_error(read_answer(sock), 431, "invalid_request")
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_gets_413(chunked: bool) -> None:
+    """The connection layer's own body limit (the token endpoint's, 8 KiB, is larger here)."""
+    body = BODY + b"&x=" + b"a" * 3000
+    if chunked:
+        data = head("Transfer-Encoding: chunked").replace(b"Content-Length: 43\r\n", b"")
+        data += b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:1000], body[1000:]))
+    else:
+        data = head(length=len(body)) + body
+    with server(ConnectionLimits(max_body_bytes=2048)) as address, connect(address) as sock:
+        _send_all(sock, data)
+        assert_error(read_answer(sock), 413, "invalid_request")
+
+
 def test_malformed_http_gets_our_json_400(fast: tuple[str, int]) -> None:
     with connect(fast) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nBad Header\r\n\r\n")
@@ -413,6 +427,8 @@ def test_the_connection_cap_fits_the_open_file_limit(
         {"max_connections": 0},
         {"max_head_bytes": 100},
         {"max_header_fields": 1.5},
+        {"write_timeout": -1},
+        {"max_body_bytes": 10},
         {"backlog": "10"},
     ],
 )

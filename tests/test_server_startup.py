@@ -124,6 +124,8 @@ def test_an_unreadable_registry_is_one_line_and_exit_2(
         (["--header-timeout", "-1"], "--header-timeout"),
         (["--body-timeout", "abc"], "--body-timeout"),
         (["--keep-alive-timeout", "inf"], "--keep-alive-timeout"),
+        (["--write-timeout", "0"], "--write-timeout"),
+        (["--max-body-bytes", "100"], "--max-body-bytes"),
         (["--limit-concurrency", "0"], "--limit-concurrency"),
         (["--max-head-bytes", "10"], "--max-head-bytes"),
         (["--max-header-fields", "1" * 5000], "--max-header-fields"),

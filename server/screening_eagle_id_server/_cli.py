@@ -210,12 +210,21 @@ def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
         f" (default {limits.keep_alive_timeout:g})",
     )
     group.add_argument(
+        "--write-timeout",
+        type=float,
+        default=limits.write_timeout,
+        metavar="S",
+        help="drop a connection whose client has not taken its answer within S seconds"
+        f" (default {limits.write_timeout:g})",
+    )
+    group.add_argument(
         "--limit-concurrency",
         type=int,
         default=limits.max_connections,
         metavar="N",
         help="open connections at most (lowered to fit the open-file limit); past it the"
-        " longest-waiting idle or incomplete one is closed, or 503 when all are busy"
+        " longest-waiting one (idle, its head incomplete, or not taking its answers) is"
+        " closed, or 503 when all are busy"
         f" (default {limits.max_connections})",
     )
     group.add_argument(
@@ -223,7 +232,8 @@ def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
         type=int,
         default=limits.max_head_bytes,
         metavar="N",
-        help=f"431 for a request line plus headers over N bytes (default {limits.max_head_bytes})",
+        help="431 for a request line plus headers over N bytes, and for a chunked body's"
+        f" framing and trailers over N bytes (default {limits.max_head_bytes})",
     )
     group.add_argument(
         "--max-header-fields",
@@ -231,6 +241,13 @@ def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
         default=limits.max_header_fields,
         metavar="N",
         help=f"431 for more than N header fields (default {limits.max_header_fields})",
+    )
+    group.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=limits.max_body_bytes,
+        metavar="N",
+        help=f"413 for a request body over N bytes (default {limits.max_body_bytes})",
     )
     group.add_argument(
         "--backlog",
@@ -247,9 +264,11 @@ _LIMIT_FLAGS = {
     "header_timeout": "--header-timeout",
     "body_timeout": "--body-timeout",
     "keep_alive_timeout": "--keep-alive-timeout",
+    "write_timeout": "--write-timeout",
     "max_connections": "--limit-concurrency",
     "max_head_bytes": "--max-head-bytes",
     "max_header_fields": "--max-header-fields",
+    "max_body_bytes": "--max-body-bytes",
     "backlog": "--backlog",
 }
 
@@ -260,9 +279,11 @@ def limits_from_args(args: argparse.Namespace) -> ConnectionLimits:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keep_alive_timeout=args.keep_alive_timeout,
+        write_timeout=args.write_timeout,
         max_connections=args.limit_concurrency,
         max_head_bytes=args.max_head_bytes,
         max_header_fields=args.max_header_fields,
+        max_body_bytes=args.max_body_bytes,
         backlog=args.backlog,
     )
 

@@ -10,11 +10,32 @@ try:
 except ImportError:  # Windows: no open-file limit to fit
     resource = None  # type: ignore[assignment]
 
-__all__ = ["FD_RESERVE", "ConnectionLimits", "connection_cap"]
+__all__ = [
+    "FD_RESERVE",
+    "MAX_READ_BYTES",
+    "REQUESTS_AHEAD",
+    "SEND_BUFFER",
+    "WRITE_HIGH_WATER",
+    "ConnectionLimits",
+    "connection_cap",
+]
 
 # File descriptors kept free of connections: the listening socket, the event loop's own,
 # stdio, log files and what the app opens.
 FD_RESERVE = 32
+
+# The budget of one connection that is not configurable (see `ConnectionLimits` for the rest):
+# - requests parsed ahead of the one being answered: the next request's head (and what of
+#   its body came in the same read) is parsed, then reading stops until the answer is written;
+REQUESTS_AHEAD = 1
+# - bytes read but not yet parsed while reading is stopped: at most one read of the event
+#   loop (asyncio and uvloop read at most 256 KiB at a time);
+MAX_READ_BYTES = 256 * 1024
+# - bytes of answers waiting to be written: past this mark the app's next write waits (and
+#   nothing more is read) until the client takes them, for `write_timeout` at most.
+WRITE_HIGH_WATER = 64 * 1024
+# - and in the kernel: the socket's send buffer, fixed (Linux would grow it to 4 MiB).
+SEND_BUFFER = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,25 +46,34 @@ class ConnectionLimits:
       its headers; past it, 408 and close.
     - `body_timeout`: seconds from the end of the headers to the end of the body; 408 and close.
     - `keep_alive_timeout`: an idle keep-alive connection is closed after this many seconds.
+    - `write_timeout`: seconds an answer may wait for the client to take it (the answers
+      waiting to be written are over `WRITE_HIGH_WATER`, or the connection is closing with
+      bytes unsent); past it the connection is dropped (no answer can get through).
     - `max_connections`: open connections at once. Past it, the connection that has waited
-      longest on its client (idle, or its head not complete) is closed to make room; when every
-      connection has a request in progress, a new one gets 503. Also kept below the process's
-      open-file limit (see `connection_cap`).
+      longest on its client (idle, its head not complete, or its answer not taken) is closed
+      to make room; when every connection has a request in progress, a new one gets 503. Also
+      kept below the process's open-file limit (see `connection_cap`).
     - `max_head_bytes`, `max_header_fields`: a request head (request line and headers) larger,
-      or with more header fields, gets 431, however its bytes arrive.
+      or with more header fields, gets 431, however its bytes arrive. The framing of a chunked
+      body (chunk-size lines with their extensions, and the trailer section) counts against
+      the same two limits: 431.
+    - `max_body_bytes`: the content of one request body; 413. (The token endpoint refuses
+      more than 8 KiB itself, with 400.)
     - `backlog`: the listen(2) queue, which is also the most connections accepted at once.
     """
 
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
+    write_timeout: float = 10.0
     max_connections: int = 1000
     max_head_bytes: int = 16 * 1024
     max_header_fields: int = 100
+    max_body_bytes: int = 64 * 1024
     backlog: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "write_timeout"):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -56,6 +86,7 @@ class ConnectionLimits:
             ("max_connections", 1),
             ("max_head_bytes", 1024),
             ("max_header_fields", 1),
+            ("max_body_bytes", 1024),
             ("backlog", 1),
         ):
             value = getattr(self, name)

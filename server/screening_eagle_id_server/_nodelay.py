@@ -1,11 +1,12 @@
-"""TCP_NODELAY on every connection the server accepts."""
+"""The socket options of every connection the server accepts: TCP_NODELAY, and a send buffer
+of a fixed size."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-__all__ = ["set_nodelay"]
+__all__ = ["set_nodelay", "set_send_buffer"]
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -19,3 +20,16 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def set_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Fix the kernel's send buffer of the transport's TCP socket at `size` bytes.
+
+    Why: Linux grows it (up to 4 MiB) for a client that does not read, and holds the answers
+    it never takes there: kernel memory per connection, and answers that look taken, so that
+    the write timeout and the connection cap never see a slow reader. Linux doubles the value
+    it is given (for its bookkeeping): `size // 2` is asked for.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size // 2)
