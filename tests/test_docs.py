@@ -118,3 +118,18 @@ def test_the_documented_credentials_profile_loads(tmp_path: Path) -> None:
     path.chmod(0o644)  # as the page says: a file others may read is refused
     with pytest.raises(ConfigurationError):
         ClientCredentials.from_profile("prod", path=path)
+
+
+def test_the_documented_token_path_profile_names_the_endpoint(tmp_path: Path) -> None:
+    from screening_eagle_id import TokenClient
+    from screening_eagle_id._config import resolve
+
+    path = tmp_path / "eagle-id" / "credentials.toml"
+    path.parent.mkdir()
+    path.write_text(snippet("credentials-profile-token-path"), encoding="utf-8")
+    path.chmod(0o600)
+    settings = resolve(None, None, None, None, environ={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert (settings.token_path, settings.assume_lifetime) == ("/oauth2/token", 3600)
+    creds = ClientCredentials(settings.client_id, settings.client_secret)
+    with TokenClient(settings.url, creds, scope="read", token_path=settings.token_path) as tokens:
+        assert tokens.url == "https://idp.example.com/oauth2/token"
