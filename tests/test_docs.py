@@ -133,3 +133,12 @@ def test_the_documented_token_path_profile_names_the_endpoint(tmp_path: Path) ->
     creds = ClientCredentials(settings.client_id, settings.client_secret)
     with TokenClient(settings.url, creds, scope="read", token_path=settings.token_path) as tokens:
         assert tokens.url == "https://idp.example.com/oauth2/token"
+
+
+def test_the_opentelemetry_page_lists_every_registered_error_code() -> None:
+    from screening_eagle_id._telemetry import LABELS, REGISTERED_ERRORS
+
+    page = (DOCS / "integrations" / "opentelemetry.md").read_text(encoding="utf-8")
+    registered = page[page.index("2. a registered OAuth error code") : page.index("3. else")]
+    assert set(re.findall(r"`(\w+)`", registered)) == REGISTERED_ERRORS
+    assert f"({len(LABELS)} values)" in page
