@@ -14,7 +14,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from readme_snippets import RUN_MARKER, Block, blocks, snippet
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from readme_snippets import RUN_MARKER, Block, blocks, run_snippet, snippet
 from screening_eagle_id import ClientCredentials, ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,3 +144,23 @@ def test_the_opentelemetry_page_lists_every_registered_error_code() -> None:
     registered = page[page.index("2. a registered OAuth error code") : page.index("3. else")]
     assert set(re.findall(r"`(\w+)`", registered)) == REGISTERED_ERRORS
     assert f"({len(LABELS)} values)" in page
+
+
+_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(method=_ANY_TEXT, path=_ANY_TEXT, client_id=st.none() | _ANY_TEXT)
+def test_the_documented_access_log_parser_reads_back_any_line(
+    method: str, path: str, client_id: str | None
+) -> None:
+    from screening_eagle_id_server import _accesslog
+
+    parse = run_snippet("access-log-parse")["parse"]
+    entry = (_accesslog.render, 0, 1764812101.142, method, path, 404, client_id, 2.26)
+    fields = parse(_accesslog.render(entry))  # type: ignore[operator, arg-type]
+    written = {"method": method, "path": path, "client_id": "-" if client_id is None else client_id}
+    for name, sent in written.items():
+        if len(sent.encode("utf-8", "surrogatepass")) * 4 < 64:  # under every cap: never cut
+            assert fields[name] == sent
+    assert (fields["status"], fields["latency_ms"]) == ("404", "2.26")
