@@ -14,7 +14,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from readme_snippets import RUN_MARKER, Block, blocks, snippet
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from readme_snippets import RUN_MARKER, Block, blocks, run_snippet, snippet
 from screening_eagle_id import ClientCredentials, ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,3 +120,47 @@ def test_the_documented_credentials_profile_loads(tmp_path: Path) -> None:
     path.chmod(0o644)  # as the page says: a file others may read is refused
     with pytest.raises(ConfigurationError):
         ClientCredentials.from_profile("prod", path=path)
+
+
+def test_the_documented_token_path_profile_names_the_endpoint(tmp_path: Path) -> None:
+    from screening_eagle_id import TokenClient
+    from screening_eagle_id._config import resolve
+
+    path = tmp_path / "eagle-id" / "credentials.toml"
+    path.parent.mkdir()
+    path.write_text(snippet("credentials-profile-token-path"), encoding="utf-8")
+    path.chmod(0o600)
+    settings = resolve(None, None, None, None, environ={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert (settings.token_path, settings.assume_lifetime) == ("/oauth2/token", 3600)
+    creds = ClientCredentials(settings.client_id, settings.client_secret)
+    with TokenClient(settings.url, creds, scope="read", token_path=settings.token_path) as tokens:
+        assert tokens.url == "https://idp.example.com/oauth2/token"
+
+
+def test_the_opentelemetry_page_lists_every_registered_error_code() -> None:
+    from screening_eagle_id._telemetry import LABELS, REGISTERED_ERRORS
+
+    page = (DOCS / "integrations" / "opentelemetry.md").read_text(encoding="utf-8")
+    registered = page[page.index("2. a registered OAuth error code") : page.index("3. else")]
+    assert set(re.findall(r"`(\w+)`", registered)) == REGISTERED_ERRORS
+    assert f"({len(LABELS)} values)" in page
+
+
+_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(method=_ANY_TEXT, path=_ANY_TEXT, client_id=st.none() | _ANY_TEXT)
+def test_the_documented_access_log_parser_reads_back_any_line(
+    method: str, path: str, client_id: str | None
+) -> None:
+    from screening_eagle_id_server import _accesslog
+
+    parse = run_snippet("access-log-parse")["parse"]
+    entry = (_accesslog.render, 0, 1764812101.142, method, path, 404, client_id, 2.26)
+    fields = parse(_accesslog.render(entry))  # type: ignore[operator, arg-type]
+    written = {"method": method, "path": path, "client_id": "-" if client_id is None else client_id}
+    for name, sent in written.items():
+        if len(sent.encode("utf-8", "surrogatepass")) * 4 < 64:  # under every cap: never cut
+            assert fields[name] == sent
+    assert (fields["status"], fields["latency_ms"]) == ("404", "2.26")
