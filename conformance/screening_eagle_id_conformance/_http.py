@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
+from ._redact import REDACTED, redact
+
 __all__ = [
     "REDACTED",
     "TOKEN_PATH",
@@ -35,7 +37,6 @@ __all__ = [
 
 # The one operation of openapi.yaml.
 TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
-REDACTED = "[REDACTED]"
 FORM = "application/x-www-form-urlencoded"
 # A token response or an error is a few KB: past this a reply is not one (and a huge or
 # endless body, or a gzip bomb, must not exhaust the suite's memory).
@@ -128,27 +129,16 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every string that must never be printed, including the Basic headers built from them."""
-        found: list[str] = []
-        pairs = [(self.client_id, self.client_secret)]
-        if self.special_client_id is not None and self.special_client_secret is not None:
-            pairs.append((self.special_client_id, self.special_client_secret))
-        for client_id, secret in pairs:
-            if not secret:
-                continue
-            found.append(secret)
-            found.append(basic_header(client_id, secret).removeprefix("Basic "))
-            raw = f"{client_id}:{secret}".encode()
-            found.append(base64.b64encode(raw).decode("ascii"))
-            found.append(quote_plus(secret))
-        # Longest first, so a secret inside a longer secret-bearing string is not left half-masked.
-        return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+        """Every secret that must never be printed, in any encoding (see `_redact`)."""
+        found = [self.client_secret]
+        if self.special_client_secret is not None:
+            found.append(self.special_client_secret)
+        return tuple(s for s in found if s)
 
     def redact(self, text: str) -> str:
-        """`text` with every secret (and every Basic header built from one) masked."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """`text` with every part that decodes to a secret masked (JSON, HTML, percent,
+        base64 and hex escapes, nested: the Basic header built from one too)."""
+        return redact(text, self.secrets)
 
 
 @dataclass(frozen=True)

@@ -287,12 +287,12 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
     """
     target = options.target
     say = emit or (lambda line: None)
-    report = Report(url=target.token_url, profile=options.profile)
+    report = Report(url=target.token_url, profile=options.profile, redact=target.redact)
     started = time.perf_counter()
 
     def add(result: Result) -> None:
         report.results.append(result)
-        for line in result.lines():
+        for line in report.lines(result):
             say(line)
 
     prober = Prober(target)
