@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
+from ._bounded import MAX_REPLY_BYTES, Decoder
 from ._redact import REDACTED, redact
 
 __all__ = [
@@ -38,9 +39,6 @@ __all__ = [
 # The one operation of openapi.yaml.
 TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
 FORM = "application/x-www-form-urlencoded"
-# A token response or an error is a few KB: past this a reply is not one (and a huge or
-# endless body, or a gzip bomb, must not exhaust the suite's memory).
-MAX_REPLY_BYTES = 1024 * 1024
 
 
 def basic_header(client_id: str, secret: str) -> str:
@@ -337,8 +335,8 @@ class Prober:
     ) -> Reply:
         """The reply within bounds httpx alone does not keep (its timeouts are per read: a
         head or a body dripped byte by byte never trips them): the body is read within the
-        timeout and up to MAX_REPLY_BYTES, and the whole exchange, head included, within
-        twice the timeout, past which its socket is shut down."""
+        timeout and up to MAX_REPLY_BYTES after decoding, and the whole exchange, head
+        included, within twice the timeout, past which its socket is shut down."""
         timeout = self.target.timeout
         sockets: list[socket.socket] = []
         cut = threading.Event()
@@ -365,10 +363,14 @@ class Prober:
             ) as response:
                 deadline = time.monotonic() + timeout
                 content = bytearray()
-                for chunk in response.iter_bytes():
-                    content += chunk
-                    if len(content) > MAX_REPLY_BYTES:
-                        raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
+                # Raw bytes, decoded by `Decoder`: httpx's own decoders have no bound per chunk
+                # (one `gzip, gzip` chunk inflates to gigabytes).
+                decoder = Decoder(response.headers.get("Content-Encoding"), MAX_REPLY_BYTES)
+                for chunk in response.iter_raw():
+                    try:
+                        content += decoder.feed(chunk)
+                    except ValueError as exc:  # past the bound, or not decodable
+                        raise httpx.DecodingError(str(exc)) from None
                     if time.monotonic() > deadline:
                         raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
         except httpx.HTTPError:

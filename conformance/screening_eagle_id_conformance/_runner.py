@@ -21,7 +21,15 @@ from ._checks import (
     NotApplicable,
     error_code,
 )
-from ._fuzz import BUILTIN_CHECKS, BUILTIN_SOURCES, CUSTOM_CHECKS, FuzzResult, run_schemathesis
+from ._fuzz import (
+    BUILTIN_CHECKS,
+    BUILTIN_SOURCES,
+    CUSTOM_CHECKS,
+    DEFAULT_FUZZ_SECONDS,
+    DEFAULT_SEED,
+    FuzzResult,
+    run_schemathesis,
+)
 from ._http import TOKEN_PATH, Prober, Target, check_url, split_url, to_curl
 from ._report import (
     Outcome,
@@ -88,9 +96,12 @@ class Options:
 
     target: Target
     max_examples: int = DEFAULT_MAX_EXAMPLES
-    seed: int | None = None
+    # schemathesis's seed: fixed unless told, so a server gets the same verdicts every run.
+    seed: int | None = DEFAULT_SEED
     schemathesis: bool = True
     profile: Profile = Profile.SCREENING_EAGLE
+    # The whole schemathesis phase's time budget.
+    fuzz_seconds: float = DEFAULT_FUZZ_SECONDS
 
 
 def _preflight(ctx: Context) -> None:
@@ -312,7 +323,12 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
         if options.schemathesis:
             say(f"schemathesis: every phase, every check, max {options.max_examples} examples …")
             fuzz_started = time.perf_counter()
-            fuzz = run_schemathesis(target, max_examples=options.max_examples, seed=options.seed)
+            fuzz = run_schemathesis(
+                target,
+                max_examples=options.max_examples,
+                seed=options.seed,
+                seconds=options.fuzz_seconds,
+            )
             report.properties["schemathesis.seed"] = str(fuzz.seed)
             report.properties["schemathesis.requests"] = str(fuzz.requests)
             fuzz_seconds = time.perf_counter() - fuzz_started
@@ -404,7 +420,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         type=_positive_int,
         help=f"schemathesis examples per phase (default {DEFAULT_MAX_EXAMPLES})",
     )
-    parser.add_argument("--seed", type=_positive_int, help="schemathesis seed, to replay a run")
+    parser.add_argument(
+        "--seed",
+        type=_positive_int,
+        help=f"schemathesis seed (default {DEFAULT_SEED}, fixed: the same server gets the same "
+        "verdicts every run; each finding of the fuzz phase names the seed that found it)",
+    )
+    parser.add_argument(
+        "--fuzz-seconds",
+        type=_seconds,
+        default=DEFAULT_FUZZ_SECONDS,
+        help=f"time budget of the whole schemathesis phase (default {DEFAULT_FUZZ_SECONDS:g})",
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="allow plain http:// to a host that is not loopback"
     )
@@ -586,9 +613,10 @@ def _main(args: argparse.Namespace, stack: ExitStack) -> int:
     options = Options(
         target=target,
         max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES,
-        seed=args.seed,
+        seed=args.seed or DEFAULT_SEED,
         schemathesis=not args.no_schemathesis,
         profile=Profile(args.profile),
+        fuzz_seconds=args.fuzz_seconds,
     )
     print(
         f"conformance: {target.token_url} as client {target.client_id!r}, scope "
