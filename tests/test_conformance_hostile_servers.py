@@ -7,14 +7,26 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hostile_server import serve
+from hostile_server import (
+    Respond,
+    bomb,
+    chunked_forever,
+    json_response,
+    raw_response,
+    serve,
+    stream_forever,
+)
 from screening_eagle_id_conformance import main
+from screening_eagle_id_conformance._http import basic_header
 
 SECRET = "s3cr3t-Value"
 Handler = Callable[[socket.socket], None]
@@ -115,3 +127,98 @@ def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
     assert status == 1, (out, err)
     assert "Traceback" not in out + err
     assert "RecursionError" not in out + err
+
+
+# -- memory: every phase's reads go through one bound ---------------------------------------
+
+# Peak RSS of a whole suite run (schemathesis imported, every phase run) against a server that
+# answers with a bomb: the suite alone is ~150 MiB; one decoded bomb would be 512 MiB or more.
+RSS_BOUND_MIB = 300
+CLIENT = "c"
+
+
+def _token_or(hostile: Respond) -> Respond:
+    """The configured client's plain token request gets a token, a POST without credentials a
+    401 (so the suite runs every phase); everything else, from every phase, gets `hostile`."""
+    authorization = basic_header(CLIENT, SECRET).encode()
+    token = json_response(
+        200,
+        {"access_token": "a" * 32, "token_type": "Bearer", "expires_in": 60},
+        {"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+    refuse = json_response(401, {"error": "invalid_client"}, {"WWW-Authenticate": "Basic"})
+
+    def respond(conn: socket.socket, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        auths = [
+            line.partition(b":")[2].strip()
+            for line in lines[1:]
+            if line.lower().startswith(b"authorization:")
+        ]
+        if lines[0].startswith(b"POST ") and not auths:
+            refuse(conn, request)
+        elif (
+            lines[0].startswith(b"POST ")
+            and auths == [authorization]
+            and body.startswith(b"grant_type=client_credentials&scope=")
+        ):
+            token(conn, request)
+        else:
+            hostile(conn, request)
+
+    return respond
+
+
+def _bomb(mib: int, codings: tuple[str, ...]) -> Respond:
+    data = bomb(mib, codings)
+    return raw_response(
+        200, data, {"Content-Type": "application/json", "Content-Encoding": ", ".join(codings)}
+    )
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param(lambda: _bomb(512, ("gzip",)), id="gzip bomb"),
+        pytest.param(lambda: _bomb(1024, ("gzip", "gzip")), id="gzip, gzip bomb"),
+        pytest.param(lambda: _bomb(512, ("deflate",)), id="deflate bomb"),
+        pytest.param(
+            lambda: stream_forever(200, {"Content-Type": "application/json"}), id="endless body"
+        ),
+        pytest.param(lambda: chunked_forever(200), id="endless chunked body"),
+    ],
+)
+def test_the_suite_stays_within_its_memory_under_every_bomb(
+    tmp_path: Path, hostile: Callable[[], Respond]
+) -> None:
+    """Every phase (the named checks' POSTs and other methods, and schemathesis's requests)
+    reads through the same bound: peak RSS of the whole run, in a child process, stays under
+    RSS_BOUND_MIB."""
+    env = {**os.environ, "EAGLE_ID_CLIENT_SECRET": SECRET}
+    out = tmp_path / "out.txt"
+    with serve(_token_or(hostile())) as url, out.open("wb") as sink:
+        child = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "screening_eagle_id_conformance", "--url", url),
+                *("--client-id", CLIENT, "--timeout", "2", "--max-examples", "3"),
+                *("--junit", str(tmp_path / "r.xml"), "--report-md", str(tmp_path / "r.md")),
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        killer = threading.Timer(240, child.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    text = out.read_text(encoding="utf-8", errors="replace")
+    peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    assert child.returncode in (1, 2), text
+    assert "Traceback" not in text, text
+    assert SECRET not in text
+    assert "schemathesis/run" in text, text  # every phase ran
+    assert peak_mib < RSS_BOUND_MIB, (peak_mib, text[-2000:])
