@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from screening_eagle_id._stdout import Output, OutputError, reader_gone, silence_stdout
 
 from ._checks import (
     CERTIFICATE_INVALID,
@@ -496,8 +498,35 @@ def _read_secret(path: Path | None, variable: str) -> str | None:
     return secret
 
 
+class _Stdout(Output):
+    """sys.stdout while the suite runs: a write that fails raises OutputError."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Command line entry point; returns 0 conformant, 1 not conformant, 2 could not run."""
+    """Command line entry point; returns 0 conformant, 1 not conformant, 2 could not run.
+
+    An output that cannot be written (`> /dev/full`) is one line on stderr and 2: nothing
+    was reported; a reader that went away (`| head`) is quiet, 141, like any Unix filter."""
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
+    try:
+        status = _command(argv, prog)
+        sys.stdout.flush()
+        return status
+    except OutputError as exc:
+        print(f"conformance: cannot write to standard output: {exc.reason}", file=sys.stderr)
+        silence_stdout()
+        return EXIT_CANNOT_RUN
+    except BrokenPipeError:
+        return reader_gone()
+    finally:
+        sys.stdout = stdout
+
+
+def _command(argv: Sequence[str] | None, prog: str | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or "python -m screening_eagle_id_conformance"
     leaked = _secret_on_argv(argv)
@@ -519,6 +548,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except CannotRun as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except (OutputError, BrokenPipeError):
+        raise
     except Exception as exc:  # a crash of the suite is "could not run", never "not conformant"
         text = f"{type(exc).__name__}: {exc}"
         for name in ("EAGLE_ID_CLIENT_SECRET", "EAGLE_ID_SPECIAL_CLIENT_SECRET"):
