@@ -222,3 +222,87 @@ def test_the_suite_stays_within_its_memory_under_every_bomb(
     assert SECRET not in text
     assert "schemathesis/run" in text, text  # every phase ran
     assert peak_mib < RSS_BOUND_MIB, (peak_mib, text[-2000:])
+
+
+# -- the command line when it cannot do its job -----------------------------------------------
+
+COMMANDS = {
+    "python -m": [sys.executable, "-m", "screening_eagle_id_conformance"],
+    "eagle-id": [
+        *(
+            sys.executable,
+            "-c",
+            "from screening_eagle_id._cli import main; raise SystemExit(main())",
+        ),
+        "conformance",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_without_the_conformance_extra_it_is_one_line_and_exit_2(
+    tmp_path: Path, command: str
+) -> None:
+    # An installation without the extra: importing schemathesis fails.
+    (tmp_path / "schemathesis.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'schemathesis'\", name='schemathesis')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [*COMMANDS[command], "--no-schemathesis"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "schemathesis missing" in lines[0]
+    assert "screening-eagle-id[conformance]" in lines[0]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("args", [["--help"], ["--no-schemathesis"]], ids=["help", "a run"])
+def test_a_full_stdout_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, args: list[str]
+) -> None:
+    with (
+        serve(_token_or(json_response(400, {"error": "invalid_request"}))) as url,
+        open("/dev/full", "w") as full,
+    ):
+        done = subprocess.run(
+            [*COMMANDS[command], "--url", url, "--client-id", CLIENT, *args, "--junit", "r.xml"],
+            cwd=tmp_path,
+            env={**os.environ, "EAGLE_ID_CLIENT_SECRET": SECRET},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "conformance: cannot write to standard output: No space left on device"
+    ]
+
+
+# -- the schemathesis phase as a whole ----------------------------------------------------------
+
+
+def _slow(conn: socket.socket, request: bytes) -> None:
+    time.sleep(0.8)  # under the 1 s timeout, every time: no read ever times out
+    json_response(400, {"error": "invalid_request"})(conn, request)
+
+
+def test_the_schemathesis_phase_ends_at_its_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(_token_or(_slow)) as url:
+        started = time.monotonic()
+        status = main(
+            [
+                *("--url", url, "--client-id", CLIENT, "--timeout", "1"),
+                *("--fuzz-seconds", "3", "--max-examples", "100", "--junit", "r.xml"),
+            ]
+        )
+        elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "stopped at its 3 s budget" in out
+    # 3 s of fuzzing (its last exchange cut at the budget) and the named checks, not the
+    # hundreds of requests x 0.8 s that 100 examples per phase would take.
+    assert elapsed < 60, elapsed
