@@ -25,7 +25,8 @@ from hostile_server import (
     serve,
     stream_forever,
 )
-from screening_eagle_id_conformance import main
+from screening_eagle_id_conformance import Options, Target, main, run
+from screening_eagle_id_conformance._fuzz import DEFAULT_SEED
 from screening_eagle_id_conformance._http import basic_header
 
 SECRET = "s3cr3t-Value"
@@ -306,3 +307,25 @@ def test_the_schemathesis_phase_ends_at_its_budget(capsys: pytest.CaptureFixture
     # 3 s of fuzzing (its last exchange cut at the budget) and the named checks, not the
     # hundreds of requests x 0.8 s that 100 examples per phase would take.
     assert elapsed < 60, elapsed
+
+
+# -- the same server, the same verdicts ---------------------------------------------------------
+
+
+def test_a_default_run_gives_the_same_verdicts_twice_and_names_its_seed() -> None:
+    """schemathesis's seed is fixed by default: two runs against one server agree on every
+    verdict, and every fuzz finding says which seed found it (to replay with --seed)."""
+    reports = []
+    with serve(_token_or(json_response(400, {"error": "invalid_request"}))) as url:
+        target = Target(url=url, client_id=CLIENT, client_secret=SECRET, scope="openid", timeout=2)
+        for _ in range(2):
+            reports.append(run(Options(target=target, max_examples=5)))
+    first, second = ({r.name: r.outcome for r in report.results} for report in reports)
+    assert first == second
+    assert reports[0].properties["schemathesis.seed"] == str(DEFAULT_SEED)
+    fuzzed = [r for r in reports[0].results if r.name.startswith("schemathesis/") and r.curl]
+    assert fuzzed, "the fuzz phase found nothing to report"
+    for result in fuzzed:
+        assert (
+            f"schemathesis seed {DEFAULT_SEED}: --seed {DEFAULT_SEED} replays it" in result.detail
+        )
