@@ -5,6 +5,8 @@ or "not conformant" (1) in one line, never a traceback, never the secret."""
 from __future__ import annotations
 
 import base64
+import html
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 from hostile_server import (
@@ -25,6 +28,7 @@ from hostile_server import (
     serve,
     stream_forever,
 )
+from markdown_it import MarkdownIt
 from screening_eagle_id_conformance import Options, Target, main, run
 from screening_eagle_id_conformance._fuzz import DEFAULT_SEED
 from screening_eagle_id_conformance._http import basic_header
@@ -138,10 +142,10 @@ RSS_BOUND_MIB = 300
 CLIENT = "c"
 
 
-def _token_or(hostile: Respond) -> Respond:
+def _token_or(hostile: Respond, secret: str = SECRET) -> Respond:
     """The configured client's plain token request gets a token, a POST without credentials a
     401 (so the suite runs every phase); everything else, from every phase, gets `hostile`."""
-    authorization = basic_header(CLIENT, SECRET).encode()
+    authorization = basic_header(CLIENT, secret).encode()
     token = json_response(
         200,
         {"access_token": "a" * 32, "token_type": "Bearer", "expires_in": 60},
@@ -329,3 +333,76 @@ def test_a_default_run_gives_the_same_verdicts_twice_and_names_its_seed() -> Non
         assert (
             f"schemathesis seed {DEFAULT_SEED}: --seed {DEFAULT_SEED} replays it" in result.detail
         )
+
+
+# -- redaction: a server that echoes the secret in every encoding --------------------------------
+
+ODD_SECRET = 'p@ss"w\\o/rd é+&%<€😀'
+
+
+def _forms(secret: str) -> list[str]:
+    """The secret as a server can echo it (see tests/test_conformance_redaction.py for the
+    generated, nested version): each form is one the reports must not hold."""
+    pair = f"{CLIENT}:{secret}"
+    return [
+        secret,
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        "".join(f"&#{ord(c)};" for c in secret),
+        "".join(f"&#x{ord(c):X};" for c in secret),
+        quote(secret, safe=""),
+        quote(secret, safe="").lower(),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(pair.encode()).decode(),
+        basic_header(CLIENT, secret).removeprefix("Basic "),
+        quote(json.dumps(secret)),
+    ]
+
+
+def _echo(secret: str) -> Respond:
+    """Every answer echoes the secret, a different encoding each time, in `error`,
+    `error_description` and a header, with Markdown that would render if not quoted."""
+    forms = _forms(secret)
+    count = iter(range(10**9))
+
+    def respond(conn: socket.socket, request: bytes) -> None:
+        form = forms[next(count) % len(forms)]
+        document = {
+            "error": form,
+            "error_description": f"bad secret {form} ![x](https://evil.example/x.png) <b>hi</b>",
+        }
+        json_response(400, document, {"X-Echo": quote(form)})(conn, request)
+
+    return respond
+
+
+def test_no_report_holds_a_secret_the_server_echoes_in_any_encoding(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", ODD_SECRET)
+    with serve(_token_or(_echo(ODD_SECRET), secret=ODD_SECRET)) as url:
+        status = main(
+            [
+                *("--url", url, "--client-id", CLIENT, "--timeout", "2", "--max-examples", "3"),
+                *("--junit", "r.xml", "--report-json", "r.json", "--report-md", "r.md"),
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "[REDACTED]" in out  # the server's echoes were there, and are masked
+    written = {
+        "stdout": out + err,
+        **{
+            name: (tmp_path / name).read_text(encoding="utf-8")
+            for name in ("r.xml", "r.json", "r.md")
+        },
+    }
+    for where, text in written.items():
+        for form in _forms(ODD_SECRET):
+            assert form not in text, (where, form)
+    tokens = MarkdownIt("commonmark").enable("table").parse(written["r.md"])
+    every = [t for token in tokens for t in [token, *(token.children or [])]]
+    assert {t.type for t in every} & {"image", "link_open"} == set()
+    assert {t.content for t in every if t.type.startswith("html")} <= {"<br>"}

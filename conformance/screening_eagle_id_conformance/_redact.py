@@ -35,23 +35,22 @@ _MAX_CHARS = 4 << 20
 # Windows cut from one text before the whole text is withheld instead.
 _MAX_CUTS = 64
 
-_JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})(?:\\u([0-9a-fA-F]{4}))?|([\"\\/bfnrt]))")
+_JSON_ESCAPE = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"  # a surrogate pair
+    r"|u([0-9a-fA-F]{4})|([\"\\/bfnrt]))"
+)
 _JSON_SIMPLE = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){3,}")
 
 
 def _json_replace(match: re.Match[str]) -> str:
-    first, second, simple = match.groups()
+    high, low, single, simple = match.groups()
     if simple is not None:
         return _JSON_SIMPLE[simple]
-    high = int(first, 16)
-    if second is not None:
-        low = int(second, 16)
-        if 0xD800 <= high < 0xDC00 and 0xDC00 <= low < 0xE000:
-            return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-        return _char(high) + _char(low)
-    return _char(high)
+    if high is not None:
+        return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+    return _char(int(single, 16))
 
 
 def _char(code: int) -> str:
