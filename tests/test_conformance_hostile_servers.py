@@ -137,7 +137,7 @@ def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
 # -- memory: every phase's reads go through one bound ---------------------------------------
 
 # Peak RSS of a whole suite run (schemathesis imported, every phase run) against a server that
-# answers with a bomb: the suite alone is ~150 MiB; one decoded bomb would be 512 MiB or more.
+# answers with a bomb: the suite alone is ~100 MiB; one decoded bomb would be 512 MiB or more.
 RSS_BOUND_MIB = 300
 CLIENT = "c"
 
