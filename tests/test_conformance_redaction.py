@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -43,8 +44,10 @@ def _entities_hex(text: str) -> str:
 
 
 def _percent_mixed(text: str) -> str:
+    """Percent-encoding with every other escape's hex digits in lower case."""
     out = quote(text, safe="")
-    return "".join(c.lower() if i % 3 == 0 else c for i, c in enumerate(out))
+    escapes = iter(range(len(out)))
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower() if next(escapes) % 2 else m[0], out)
 
 
 def _b64(text: str) -> str:
@@ -151,7 +154,7 @@ def test_no_report_writer_shows_the_secret_in_any_encoding(
     outputs = _outputs(_report(text, secret))
     for where, written in outputs.items():
         for form in forms(secret):
-            assert form not in written, (where, form)
+            assert form not in written, (where, form, secret, chain, basic)
         assert not reveals(written, [secret]), where
 
 
