@@ -5,16 +5,33 @@ or "not conformant" (1) in one line, never a traceback, never the secret."""
 from __future__ import annotations
 
 import base64
+import html
+import json
 import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
-from hostile_server import serve
-from screening_eagle_id_conformance import main
+from hostile_server import (
+    Respond,
+    bomb,
+    chunked_forever,
+    json_response,
+    raw_response,
+    serve,
+    stream_forever,
+)
+from markdown_it import MarkdownIt
+from screening_eagle_id_conformance import Options, Target, main, run
+from screening_eagle_id_conformance._fuzz import DEFAULT_SEED
+from screening_eagle_id_conformance._http import basic_header
 
 SECRET = "s3cr3t-Value"
 Handler = Callable[[socket.socket], None]
@@ -115,3 +132,277 @@ def test_deeply_nested_json_is_judged_not_conformant_not_a_crash(
     assert status == 1, (out, err)
     assert "Traceback" not in out + err
     assert "RecursionError" not in out + err
+
+
+# -- memory: every phase's reads go through one bound ---------------------------------------
+
+# Peak RSS of a whole suite run (schemathesis imported, every phase run) against a server that
+# answers with a bomb: the suite alone is ~100 MiB; one decoded bomb would be 512 MiB or more.
+RSS_BOUND_MIB = 300
+CLIENT = "c"
+
+
+def _token_or(hostile: Respond, secret: str = SECRET) -> Respond:
+    """The configured client's plain token request gets a token, a POST without credentials a
+    401 (so the suite runs every phase); everything else, from every phase, gets `hostile`."""
+    authorization = basic_header(CLIENT, secret).encode()
+    token = json_response(
+        200,
+        {"access_token": "a" * 32, "token_type": "Bearer", "expires_in": 60},
+        {"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+    refuse = json_response(401, {"error": "invalid_client"}, {"WWW-Authenticate": "Basic"})
+
+    def respond(conn: socket.socket, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        auths = [
+            line.partition(b":")[2].strip()
+            for line in lines[1:]
+            if line.lower().startswith(b"authorization:")
+        ]
+        if lines[0].startswith(b"POST ") and not auths:
+            refuse(conn, request)
+        elif (
+            lines[0].startswith(b"POST ")
+            and auths == [authorization]
+            and body.startswith(b"grant_type=client_credentials&scope=")
+        ):
+            token(conn, request)
+        else:
+            hostile(conn, request)
+
+    return respond
+
+
+def _bomb(mib: int, codings: tuple[str, ...]) -> Respond:
+    data = bomb(mib, codings)
+    return raw_response(
+        200, data, {"Content-Type": "application/json", "Content-Encoding": ", ".join(codings)}
+    )
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param(lambda: _bomb(512, ("gzip",)), id="gzip bomb"),
+        pytest.param(lambda: _bomb(1024, ("gzip", "gzip")), id="gzip, gzip bomb"),
+        pytest.param(lambda: _bomb(512, ("deflate",)), id="deflate bomb"),
+        pytest.param(
+            lambda: stream_forever(200, {"Content-Type": "application/json"}), id="endless body"
+        ),
+        pytest.param(lambda: chunked_forever(200), id="endless chunked body"),
+    ],
+)
+def test_the_suite_stays_within_its_memory_under_every_bomb(
+    tmp_path: Path, hostile: Callable[[], Respond]
+) -> None:
+    """Every phase (the named checks' POSTs and other methods, and schemathesis's requests)
+    reads through the same bound: peak RSS of the whole run, in a child process, stays under
+    RSS_BOUND_MIB."""
+    env = {**os.environ, "EAGLE_ID_CLIENT_SECRET": SECRET}
+    out = tmp_path / "out.txt"
+    with serve(_token_or(hostile())) as url, out.open("wb") as sink:
+        child = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "screening_eagle_id_conformance", "--url", url),
+                *("--client-id", CLIENT, "--timeout", "2", "--max-examples", "3"),
+                *("--junit", str(tmp_path / "r.xml"), "--report-md", str(tmp_path / "r.md")),
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        killer = threading.Timer(240, child.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    text = out.read_text(encoding="utf-8", errors="replace")
+    peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    assert child.returncode in (1, 2), text
+    assert "Traceback" not in text, text
+    assert SECRET not in text
+    assert "schemathesis/run" in text, text  # every phase ran
+    assert peak_mib < RSS_BOUND_MIB, (peak_mib, text[-2000:])
+
+
+# -- the command line when it cannot do its job -----------------------------------------------
+
+COMMANDS = {
+    "python -m": [sys.executable, "-m", "screening_eagle_id_conformance"],
+    "eagle-id": [
+        *(
+            sys.executable,
+            "-c",
+            "from screening_eagle_id._cli import main; raise SystemExit(main())",
+        ),
+        "conformance",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_without_the_conformance_extra_it_is_one_line_and_exit_2(
+    tmp_path: Path, command: str
+) -> None:
+    # An installation without the extra: importing schemathesis fails.
+    (tmp_path / "schemathesis.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'schemathesis'\", name='schemathesis')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [*COMMANDS[command], "--no-schemathesis"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "schemathesis missing" in lines[0]
+    assert "screening-eagle-id[conformance]" in lines[0]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("args", [["--help"], ["--no-schemathesis"]], ids=["help", "a run"])
+def test_a_full_stdout_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, args: list[str]
+) -> None:
+    with (
+        serve(_token_or(json_response(400, {"error": "invalid_request"}))) as url,
+        open("/dev/full", "w") as full,
+    ):
+        done = subprocess.run(
+            [*COMMANDS[command], "--url", url, "--client-id", CLIENT, *args, "--junit", "r.xml"],
+            cwd=tmp_path,
+            env={**os.environ, "EAGLE_ID_CLIENT_SECRET": SECRET},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "conformance: cannot write to standard output: No space left on device"
+    ]
+
+
+# -- the schemathesis phase as a whole ----------------------------------------------------------
+
+
+def _slow(conn: socket.socket, request: bytes) -> None:
+    time.sleep(0.8)  # under the 1 s timeout, every time: no read ever times out
+    json_response(400, {"error": "invalid_request"})(conn, request)
+
+
+def test_the_schemathesis_phase_ends_at_its_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(_token_or(_slow)) as url:
+        started = time.monotonic()
+        status = main(
+            [
+                *("--url", url, "--client-id", CLIENT, "--timeout", "1"),
+                *("--fuzz-seconds", "3", "--max-examples", "100", "--junit", "r.xml"),
+            ]
+        )
+        elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "stopped at its 3 s budget" in out
+    # 3 s of fuzzing (its last exchange cut at the budget) and the named checks, not the
+    # hundreds of requests x 0.8 s that 100 examples per phase would take.
+    assert elapsed < 60, elapsed
+
+
+# -- the same server, the same verdicts ---------------------------------------------------------
+
+
+def test_a_default_run_gives_the_same_verdicts_twice_and_names_its_seed() -> None:
+    """schemathesis's seed is fixed by default: two runs against one server agree on every
+    verdict, and every fuzz finding says which seed found it (to replay with --seed)."""
+    reports = []
+    with serve(_token_or(json_response(400, {"error": "invalid_request"}))) as url:
+        target = Target(url=url, client_id=CLIENT, client_secret=SECRET, scope="openid", timeout=2)
+        for _ in range(2):
+            reports.append(run(Options(target=target, max_examples=5)))
+    first, second = ({r.name: r.outcome for r in report.results} for report in reports)
+    assert first == second
+    assert reports[0].properties["schemathesis.seed"] == str(DEFAULT_SEED)
+    fuzzed = [r for r in reports[0].results if r.name.startswith("schemathesis/") and r.curl]
+    assert fuzzed, "the fuzz phase found nothing to report"
+    for result in fuzzed:
+        assert (
+            f"schemathesis seed {DEFAULT_SEED}: --seed {DEFAULT_SEED} replays it" in result.detail
+        )
+
+
+# -- redaction: a server that echoes the secret in every encoding --------------------------------
+
+ODD_SECRET = 'p@ss"w\\o/rd é+&%<€😀'
+
+
+def _forms(secret: str) -> list[str]:
+    """The secret as a server can echo it (see tests/test_conformance_redaction.py for the
+    generated, nested version): each form is one the reports must not hold."""
+    pair = f"{CLIENT}:{secret}"
+    return [
+        secret,
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        "".join(f"&#{ord(c)};" for c in secret),
+        "".join(f"&#x{ord(c):X};" for c in secret),
+        quote(secret, safe=""),
+        quote(secret, safe="").lower(),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(pair.encode()).decode(),
+        basic_header(CLIENT, secret).removeprefix("Basic "),
+        quote(json.dumps(secret)),
+    ]
+
+
+def _echo(secret: str) -> Respond:
+    """Every answer echoes the secret, a different encoding each time, in `error`,
+    `error_description` and a header, with Markdown that would render if not quoted."""
+    forms = _forms(secret)
+    count = iter(range(10**9))
+
+    def respond(conn: socket.socket, request: bytes) -> None:
+        form = forms[next(count) % len(forms)]
+        document = {
+            "error": form,
+            "error_description": f"bad secret {form} ![x](https://evil.example/x.png) <b>hi</b>",
+        }
+        json_response(400, document, {"X-Echo": quote(form)})(conn, request)
+
+    return respond
+
+
+def test_no_report_holds_a_secret_the_server_echoes_in_any_encoding(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EAGLE_ID_CLIENT_SECRET", ODD_SECRET)
+    with serve(_token_or(_echo(ODD_SECRET), secret=ODD_SECRET)) as url:
+        status = main(
+            [
+                *("--url", url, "--client-id", CLIENT, "--timeout", "2", "--max-examples", "3"),
+                *("--junit", "r.xml", "--report-json", "r.json", "--report-md", "r.md"),
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "[REDACTED]" in out  # the server's echoes were there, and are masked
+    written = {
+        "stdout": out + err,
+        **{
+            name: (tmp_path / name).read_text(encoding="utf-8")
+            for name in ("r.xml", "r.json", "r.md")
+        },
+    }
+    for where, text in written.items():
+        for form in _forms(ODD_SECRET):
+            assert form not in text, (where, form)
+    tokens = MarkdownIt("commonmark").enable("table").parse(written["r.md"])
+    every = [t for token in tokens for t in [token, *(token.children or [])]]
+    assert {t.type for t in every} & {"image", "link_open"} == set()
+    assert {t.content for t in every if t.type.startswith("html")} <= {"<br>"}

@@ -26,20 +26,35 @@ summary (findings grouped by behaviour), JUnit XML, JSON and Markdown.
 passes everything.
 """
 
-from ._checks import CHECKS, Check
-from ._http import Target
-from ._report import Outcome, Profile, Report, Result, Source
-from ._runner import (
-    DEFAULT_MAX_EXAMPLES,
-    EXIT_CANNOT_RUN,
-    EXIT_CONFORMANT,
-    EXIT_NOT_CONFORMANT,
-    CannotRun,
-    Options,
-    Unreachable,
-    main,
-    run,
-)
+import sys
+
+try:
+    from ._checks import CHECKS, Check
+    from ._http import Target
+    from ._report import Outcome, Profile, Report, Result, Source
+    from ._runner import (
+        DEFAULT_MAX_EXAMPLES,
+        EXIT_CANNOT_RUN,
+        EXIT_CONFORMANT,
+        EXIT_NOT_CONFORMANT,
+        CannotRun,
+        Options,
+        Unreachable,
+        main,
+        run,
+    )
+except ImportError as _missing:
+    # `python -m screening_eagle_id_conformance` without the extra: one line and "could not
+    # run" (2), never a traceback and 1, which a CI job would read as "not conformant". The
+    # interpreter names the package "-m" in argv while it imports it for `-m`.
+    if sys.argv[:1] == ["-m"]:
+        print(
+            "python -m screening_eagle_id_conformance: the conformance suite is not installed "
+            f"({_missing.name or _missing} missing); install screening-eagle-id[conformance]",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    raise
 
 __all__ = [
     "CHECKS",

@@ -9,6 +9,7 @@ rules as the named checks; their failures are reported under those checks' names
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import yaml
 from schemathesis import GenerationMode
 from schemathesis.engine import Status, events, from_schema
 
+from ._bounded import Budget, bounded_sessions
 from ._checks import (
     NotApplicable,
     Violation,
@@ -39,6 +41,8 @@ from ._report import Source
 __all__ = [
     "BUILTIN_CHECKS",
     "CUSTOM_CHECKS",
+    "DEFAULT_FUZZ_SECONDS",
+    "DEFAULT_SEED",
     "SPEC_PATH",
     "Finding",
     "FuzzResult",
@@ -54,6 +58,12 @@ def _spec_path() -> Path:
 
 
 SPEC_PATH = _spec_path()
+# The same server gets the same verdicts every run: schemathesis's seed is fixed unless told
+# (--seed), and printed with every run and every finding it made.
+DEFAULT_SEED = 20250101
+# The whole schemathesis phase, every request and body included, ends within this (a server
+# that answers every request just under the timeout would otherwise take hours).
+DEFAULT_FUZZ_SECONDS = 300.0
 # Every built-in check of schemathesis 4.x (max_response_time needs a limit, so it stays off).
 BUILTIN_CHECKS = (
     "not_a_server_error",
@@ -110,6 +120,8 @@ class FuzzResult:
     failures: dict[str, Finding] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    # True when the phase stopped at its time budget, with requests left unsent.
+    budget_spent: bool = False
     # Fuzzed POSTs answered 2xx: zero means no request got past client authentication.
     successes: int = 0
     # Phase name -> "success" / "failure" / "skipped (not_applicable)" …
@@ -331,10 +343,12 @@ def run_schemathesis(
     *,
     max_examples: int,
     seed: int | None,
+    seconds: float = DEFAULT_FUZZ_SECONDS,
 ) -> FuzzResult:
-    """Run every applicable phase with every built-in and custom check against `target`."""
+    """Run every applicable phase with every built-in and custom check against `target`,
+    within `seconds` in all; every body schemathesis reads is bounded (`_bounded`)."""
     authorization = basic_header(target.client_id, target.client_secret)
-    config = schemathesis.Config(seed=seed)
+    config = schemathesis.Config(seed=DEFAULT_SEED if seed is None else seed)
     project = config.projects.override
     project.update(
         base_url=target.url.rstrip("/"),
@@ -348,26 +362,42 @@ def run_schemathesis(
     schema = schemathesis.openapi.from_dict(_spec(target.token_path), config=config)
     schema.hook("filter_failure")(_drop_schema_blind_spots)
     result = FuzzResult(seed=config.seed)
+    budget = Budget(deadline=time.monotonic() + seconds, timeout=target.timeout)
     with _OURS_LOCK:
         _OURS[id(schema)] = target.scope
     try:
-        for event in from_schema(schema).execute():
-            if isinstance(event, events.ScenarioFinished):
-                _collect(result, event, authorization)
-            elif isinstance(event, events.PhaseFinished):
-                phase = event.phase
-                skipped = phase.skip_reason
-                result.phases[phase.name.value] = (
-                    f"skipped ({skipped.value})" if skipped is not None else event.status.value
-                )
-            elif isinstance(event, events.NonFatalError):
-                result.errors.append(f"{event.label}: {event.info.title}: {event.value}")
-            elif isinstance(event, events.FatalError):
-                result.errors.append(f"{type(event.exception).__name__}: {event.exception}")
+        with bounded_sessions(budget):
+            stream = from_schema(schema).execute()
+            for event in stream:
+                _on_event(result, event, authorization)
+                if budget.spent or time.monotonic() > budget.deadline:
+                    stream.stop()  # its next event is the last
     finally:
         with _OURS_LOCK:
             _OURS.pop(id(schema), None)
+    if budget.spent or time.monotonic() > budget.deadline:
+        result.budget_spent = True
+        result.errors = [e for e in result.errors if "time budget is spent" not in e]
+        result.errors.append(
+            f"the schemathesis phase stopped at its {seconds:g} s budget after "
+            f"{result.requests} requests (raise --fuzz-seconds or lower --max-examples)"
+        )
     return result
+
+
+def _on_event(result: FuzzResult, event: Any, authorization: str) -> None:
+    if isinstance(event, events.ScenarioFinished):
+        _collect(result, event, authorization)
+    elif isinstance(event, events.PhaseFinished):
+        phase = event.phase
+        skipped = phase.skip_reason
+        result.phases[phase.name.value] = (
+            f"skipped ({skipped.value})" if skipped is not None else event.status.value
+        )
+    elif isinstance(event, events.NonFatalError):
+        result.errors.append(f"{event.label}: {event.info.title}: {event.value}")
+    elif isinstance(event, events.FatalError):
+        result.errors.append(f"{type(event.exception).__name__}: {event.exception}")
 
 
 def _collect(result: FuzzResult, event: events.ScenarioFinished, configured: str) -> None:
@@ -397,6 +427,7 @@ def _collect(result: FuzzResult, event: events.ScenarioFinished, configured: str
                     message += f": {failure.message.strip()}"
                 if name in CUSTOM_CHECKS and failure.message:
                     message = failure.message.strip()  # the title only repeats the check name
+                message += f" (schemathesis seed {result.seed}: --seed {result.seed} replays it)"
                 source = _SOURCES.get(failure.message.strip() if failure.message else "")
                 if source is None:
                     source = _SOURCES.get(failure.title, BUILTIN_SOURCES.get(name, Source.SPEC))

@@ -18,6 +18,9 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
+from ._bounded import MAX_REPLY_BYTES, Decoder
+from ._redact import REDACTED, redact
+
 __all__ = [
     "REDACTED",
     "TOKEN_PATH",
@@ -35,11 +38,7 @@ __all__ = [
 
 # The one operation of openapi.yaml.
 TOKEN_PATH = "/api/id/v1/auth/token"  # noqa: S105 - a path, not a password
-REDACTED = "[REDACTED]"
 FORM = "application/x-www-form-urlencoded"
-# A token response or an error is a few KB: past this a reply is not one (and a huge or
-# endless body, or a gzip bomb, must not exhaust the suite's memory).
-MAX_REPLY_BYTES = 1024 * 1024
 
 
 def basic_header(client_id: str, secret: str) -> str:
@@ -128,27 +127,16 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every string that must never be printed, including the Basic headers built from them."""
-        found: list[str] = []
-        pairs = [(self.client_id, self.client_secret)]
-        if self.special_client_id is not None and self.special_client_secret is not None:
-            pairs.append((self.special_client_id, self.special_client_secret))
-        for client_id, secret in pairs:
-            if not secret:
-                continue
-            found.append(secret)
-            found.append(basic_header(client_id, secret).removeprefix("Basic "))
-            raw = f"{client_id}:{secret}".encode()
-            found.append(base64.b64encode(raw).decode("ascii"))
-            found.append(quote_plus(secret))
-        # Longest first, so a secret inside a longer secret-bearing string is not left half-masked.
-        return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+        """Every secret that must never be printed, in any encoding (see `_redact`)."""
+        found = [self.client_secret]
+        if self.special_client_secret is not None:
+            found.append(self.special_client_secret)
+        return tuple(s for s in found if s)
 
     def redact(self, text: str) -> str:
-        """`text` with every secret (and every Basic header built from one) masked."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """`text` with every part that decodes to a secret masked (JSON, HTML, percent,
+        base64 and hex escapes, nested: the Basic header built from one too)."""
+        return redact(text, self.secrets)
 
 
 @dataclass(frozen=True)
@@ -347,8 +335,8 @@ class Prober:
     ) -> Reply:
         """The reply within bounds httpx alone does not keep (its timeouts are per read: a
         head or a body dripped byte by byte never trips them): the body is read within the
-        timeout and up to MAX_REPLY_BYTES, and the whole exchange, head included, within
-        twice the timeout, past which its socket is shut down."""
+        timeout and up to MAX_REPLY_BYTES after decoding, and the whole exchange, head
+        included, within twice the timeout, past which its socket is shut down."""
         timeout = self.target.timeout
         sockets: list[socket.socket] = []
         cut = threading.Event()
@@ -375,10 +363,14 @@ class Prober:
             ) as response:
                 deadline = time.monotonic() + timeout
                 content = bytearray()
-                for chunk in response.iter_bytes():
-                    content += chunk
-                    if len(content) > MAX_REPLY_BYTES:
-                        raise httpx.ReadError(f"the response body exceeds {MAX_REPLY_BYTES} bytes")
+                # Raw bytes, decoded by `Decoder`: httpx's own decoders have no bound per chunk
+                # (one `gzip, gzip` chunk inflates to gigabytes).
+                decoder = Decoder(response.headers.get("Content-Encoding"), MAX_REPLY_BYTES)
+                for chunk in response.iter_raw():
+                    try:
+                        content += decoder.feed(chunk)
+                    except ValueError as exc:  # past the bound, or not decodable
+                        raise httpx.DecodingError(str(exc)) from None
                     if time.monotonic() > deadline:
                         raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
         except httpx.HTTPError:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,13 +26,29 @@ __all__ = [
 ]
 
 
-# Control characters a hostile server could put in a body we quote (terminal escapes, \r).
-_CONTROL = {c: "\ufffd" for c in [*range(0x20), 0x7F] if c != 0x0A}
+# Characters a hostile server could put in a body we quote: C0 and C1 controls (terminal
+# escapes, \r, CSI), bidirectional overrides (text that reads other than it is), lone
+# surrogates (no UTF-8 file can hold them) and the noncharacters XML forbids.
+_UNSAFE = [
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    *range(0xD800, 0xE000),
+    0xFFFE,
+    0xFFFF,
+]
+_CONTROL = {c: "\ufffd" for c in _UNSAFE if c != 0x0A}
 
 
 def printable(text: str) -> str:
-    """`text` safe for a terminal or CI log: control characters (not newlines) replaced."""
+    """`text` safe for a terminal, a CI log or an XML file: unsafe characters (not newlines)
+    replaced."""
     return text.translate(_CONTROL)
+
+
+def _identity(text: str) -> str:
+    return text
 
 
 class Outcome(StrEnum):
@@ -132,6 +150,17 @@ class Report:
     results: list[Result] = field(default_factory=list)
     seconds: float = 0.0
     properties: dict[str, str] = field(default_factory=dict)
+    # Masks every secret in any encoding (`Target.redact`): applied by every writer to every
+    # string it writes, whichever check produced it.
+    redact: Callable[[str], str] = field(default=_identity, repr=False, compare=False)
+
+    def clean(self, text: str) -> str:
+        """`text` as a report may show it: secrets masked, then unsafe characters replaced."""
+        return printable(self.redact(text))
+
+    def lines(self, result: Result) -> list[str]:
+        """`result`'s summary lines, cleaned (what stdout shows)."""
+        return [self.clean(line) for line in result.lines()]
 
     def _with(self, outcome: Outcome) -> list[Result]:
         return [r for r in self.results if r.outcome is outcome]
@@ -184,18 +213,19 @@ class Report:
         )
 
     def behaviour_lines(self) -> list[str]:
-        """Each failing behaviour once, with every check it broke."""
+        """Each failing behaviour once, with every check it broke (cleaned)."""
         out = []
         for behaviour, results in self.behaviours().items():
             if not any(r.behaviour for r in results):
                 continue
             names = ", ".join(f"{r.name} ({r.outcome.value})" for r in results)
-            out.append(f"  {behaviour}\n      broke: {names}")
+            out.append(self.clean(f"  {behaviour}\n      broke: {names}"))
         return out
 
 
 def write_junit(report: Report, path: Path) -> None:
     """Write `report` as JUnit XML (one <testcase> per check; N/A is <skipped>, WARN passes)."""
+    clean = report.clean
     failures = len(report.failed)
     skipped = sum(1 for r in report.results if r.outcome is Outcome.NOT_APPLICABLE)
     counts = {
@@ -218,34 +248,45 @@ def write_junit(report: Report, path: Path) -> None:
     )
     properties = ET.SubElement(suite, "properties")
     for key, value in {"url": report.url, "profile": report.profile, **report.properties}.items():
-        ET.SubElement(properties, "property", name=key, value=printable(value))
+        ET.SubElement(properties, "property", name=key, value=clean(value))
     for result in report.results:
         case = ET.SubElement(
             suite,
             "testcase",
             classname=f"conformance.{result.group}",
-            name=result.name,
+            name=clean(result.name),
             time=f"{result.seconds:.3f}",
         )
         props = ET.SubElement(case, "properties")
-        ET.SubElement(props, "property", name="reference", value=result.reference)
+        ET.SubElement(props, "property", name="reference", value=clean(result.reference))
         ET.SubElement(props, "property", name="source", value=result.source.value)
-        text = "\n".join(result.lines()[1:])
+        text = "\n".join(report.lines(result)[1:])
         if result.outcome is Outcome.FAILED:
             element = ET.SubElement(
                 case,
                 "failure",
-                message=printable(result.detail.splitlines()[0]) if result.detail else "failed",
+                message=clean(result.detail.splitlines()[0]) if result.detail else "failed",
                 type=result.source.value,
             )
             element.text = text
         elif result.outcome is Outcome.NOT_APPLICABLE:
-            ET.SubElement(case, "skipped", message=printable(result.detail) or "not applicable")
+            ET.SubElement(case, "skipped", message=clean(result.detail) or "not applicable")
         elif text:
             ET.SubElement(case, "system-out").text = f"{result.outcome.value}\n{text}"
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _cleaned(value: object, clean: Callable[[str], str]) -> object:
+    """`value` (a JSON document) with every string in it cleaned, keys included."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(k)): _cleaned(v, clean) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(v, clean) for v in value]
+    return value
 
 
 def write_json(report: Report, path: Path) -> None:
@@ -263,29 +304,46 @@ def write_json(report: Report, path: Path) -> None:
             for key, results in report.behaviours().items()
         ],
     }
+    text = json.dumps(_cleaned(document, report.clean), indent=2, ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(text + "\n", encoding="utf-8")
 
 
-def _md(text: str) -> str:
-    return printable(text).replace("|", "\\|").replace("\n", "<br>")
+def _code(text: str) -> str:
+    """One line of text as a Markdown code span: shown as typed, never rendered (no image,
+    link or HTML), whatever backticks it holds; `|` escaped for the table it sits in."""
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or text.strip(" ") == "" else ""
+    body = text.replace("|", "\\|")
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _md(report: Report, text: str) -> str:
+    """Server-derived text for a table cell: cleaned, each line a code span, lines joined
+    with <br> (the only HTML in the cell is ours)."""
+    return "<br>".join(_code(line) for line in report.clean(text).splitlines())
 
 
 def write_markdown(report: Report, path: Path) -> None:
-    """Write `report` as Markdown, fit for a CI job summary ($GITHUB_STEP_SUMMARY and the like)."""
+    """Write `report` as Markdown, fit for a CI job summary ($GITHUB_STEP_SUMMARY and the like).
+
+    Every string a server could have shaped is shown as code (`_md`): it renders as text."""
     verdict = "conformant" if report.ok else "**NOT CONFORMANT**"
     lines = [
         f"## Conformance: {verdict}",
         "",
-        f"`{report.url}`, profile `{report.profile.value}`: {report.summary()}.",
+        f"{_md(report, report.url)}, profile `{report.profile.value}`: {report.summary()}.",
         "",
     ]
     grouped = report.behaviours()
     if grouped:
         lines += ["### Findings", "", "| behaviour | checks |", "| --- | --- |"]
         for behaviour, results in grouped.items():
-            names = ", ".join(f"`{r.name}` {r.outcome.value}" for r in results)
-            lines.append(f"| {_md(behaviour)} | {names} |")
+            names = ", ".join(f"{_md(report, r.name)} {r.outcome.value}" for r in results)
+            lines.append(f"| {_md(report, behaviour)} | {names} |")
         lines.append("")
     lines += [
         "| verdict | check | source | reference | detail |",
@@ -296,8 +354,8 @@ def write_markdown(report: Report, path: Path) -> None:
         if r.got and r.outcome in (Outcome.FAILED, Outcome.WARNED):
             detail = f"got {r.got}\n{detail}"
         lines.append(
-            f"| {r.outcome.value} | `{r.name}` | {r.source.value} | {_md(r.reference)} "
-            f"| {_md(detail)} |"
+            f"| {r.outcome.value} | {_md(report, r.name)} | {r.source.value} "
+            f"| {_md(report, r.reference)} | {_md(report, detail)} |"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

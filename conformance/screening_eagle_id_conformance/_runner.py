@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from screening_eagle_id._stdout import Output, OutputError, reader_gone, silence_stdout
 
 from ._checks import (
     CERTIFICATE_INVALID,
@@ -22,7 +24,15 @@ from ._checks import (
     error_code,
 )
 from ._context import RecordingProber, resolve
-from ._fuzz import BUILTIN_CHECKS, BUILTIN_SOURCES, CUSTOM_CHECKS, FuzzResult, run_schemathesis
+from ._fuzz import (
+    BUILTIN_CHECKS,
+    BUILTIN_SOURCES,
+    CUSTOM_CHECKS,
+    DEFAULT_FUZZ_SECONDS,
+    DEFAULT_SEED,
+    FuzzResult,
+    run_schemathesis,
+)
 from ._http import TOKEN_PATH, Prober, Target, check_url, split_url, to_curl
 from ._report import (
     Outcome,
@@ -89,11 +99,14 @@ class Options:
 
     target: Target
     max_examples: int = DEFAULT_MAX_EXAMPLES
-    seed: int | None = None
+    # schemathesis's seed: fixed unless told, so a server gets the same verdicts every run.
+    seed: int | None = DEFAULT_SEED
     schemathesis: bool = True
     profile: Profile = Profile.SCREENING_EAGLE
     # A scope the server knows but does not allow this client (disallowed-scope; None: N/A).
     disallowed_scope: str | None = None
+    # The whole schemathesis phase's time budget.
+    fuzz_seconds: float = DEFAULT_FUZZ_SECONDS
 
 
 def _preflight(ctx: Context) -> None:
@@ -293,12 +306,12 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
     """
     target = options.target
     say = emit or (lambda line: None)
-    report = Report(url=target.token_url, profile=options.profile)
+    report = Report(url=target.token_url, profile=options.profile, redact=target.redact)
     started = time.perf_counter()
 
     def add(result: Result) -> None:
         report.results.append(result)
-        for line in result.lines():
+        for line in report.lines(result):
             say(line)
 
     prober = RecordingProber(target)
@@ -323,7 +336,12 @@ def run(options: Options, *, emit: Callable[[str], None] | None = None) -> Repor
         if options.schemathesis:
             say(f"schemathesis: every phase, every check, max {options.max_examples} examples …")
             fuzz_started = time.perf_counter()
-            fuzz = run_schemathesis(target, max_examples=options.max_examples, seed=options.seed)
+            fuzz = run_schemathesis(
+                target,
+                max_examples=options.max_examples,
+                seed=options.seed,
+                seconds=options.fuzz_seconds,
+            )
             report.properties["schemathesis.seed"] = str(fuzz.seed)
             report.properties["schemathesis.requests"] = str(fuzz.requests)
             fuzz_seconds = time.perf_counter() - fuzz_started
@@ -420,7 +438,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         type=_positive_int,
         help=f"schemathesis examples per phase (default {DEFAULT_MAX_EXAMPLES})",
     )
-    parser.add_argument("--seed", type=_positive_int, help="schemathesis seed, to replay a run")
+    parser.add_argument(
+        "--seed",
+        type=_positive_int,
+        help=f"schemathesis seed (default {DEFAULT_SEED}, fixed: the same server gets the same "
+        "verdicts every run; each finding of the fuzz phase names the seed that found it)",
+    )
+    parser.add_argument(
+        "--fuzz-seconds",
+        type=_seconds,
+        default=DEFAULT_FUZZ_SECONDS,
+        help=f"time budget of the whole schemathesis phase (default {DEFAULT_FUZZ_SECONDS:g})",
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="allow plain http:// to a host that is not loopback"
     )
@@ -485,8 +514,35 @@ def _read_secret(path: Path | None, variable: str) -> str | None:
     return secret
 
 
+class _Stdout(Output):
+    """sys.stdout while the suite runs: a write that fails raises OutputError."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Command line entry point; returns 0 conformant, 1 not conformant, 2 could not run."""
+    """Command line entry point; returns 0 conformant, 1 not conformant, 2 could not run.
+
+    An output that cannot be written (`> /dev/full`) is one line on stderr and 2: nothing
+    was reported; a reader that went away (`| head`) is quiet, 141, like any Unix filter."""
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
+    try:
+        status = _command(argv, prog)
+        sys.stdout.flush()
+        return status
+    except OutputError as exc:
+        print(f"conformance: cannot write to standard output: {exc.reason}", file=sys.stderr)
+        silence_stdout()
+        return EXIT_CANNOT_RUN
+    except BrokenPipeError:
+        return reader_gone()
+    finally:
+        sys.stdout = stdout
+
+
+def _command(argv: Sequence[str] | None, prog: str | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or "python -m screening_eagle_id_conformance"
     leaked = _secret_on_argv(argv)
@@ -508,6 +564,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except CannotRun as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except (OutputError, BrokenPipeError):
+        raise
     except Exception as exc:  # a crash of the suite is "could not run", never "not conformant"
         text = f"{type(exc).__name__}: {exc}"
         for name in ("EAGLE_ID_CLIENT_SECRET", "EAGLE_ID_SPECIAL_CLIENT_SECRET"):
@@ -602,10 +660,11 @@ def _main(args: argparse.Namespace, stack: ExitStack) -> int:
     options = Options(
         target=target,
         max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES,
-        seed=args.seed,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
         schemathesis=not args.no_schemathesis,
         profile=Profile(args.profile),
         disallowed_scope=args.disallowed_scope or _env("EAGLE_ID_DISALLOWED_SCOPE"),
+        fuzz_seconds=args.fuzz_seconds,
     )
     print(
         f"conformance: {target.token_url} as client {target.client_id!r}, scope "
