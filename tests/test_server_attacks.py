@@ -18,7 +18,7 @@ from test_server_limits import BODY, head, read_answer
 pytestmark = pytest.mark.slow  # each attack runs for a couple of seconds
 
 # What one attacking connection may add to the server's resident memory, with margin: the
-# documented budget is well under 1 MiB per connection (notes/i18-docs.md).
+# documented budget is well under 1 MiB per connection (docs/guide/server.md).
 MAX_GROWTH_KIB = 8 * 1024
 ATTACK_SECONDS = 2.0
 CHUNKED = head("Transfer-Encoding: chunked").replace(b"Content-Length: 43\r\n", b"")

@@ -4,7 +4,7 @@ clients that read or never read, half-close or not, against the live server proc
 127.0.0.1. Throughout:
 
 - the server's resident memory stays within `TOTAL_KIB` of where it started (the documented
-  budget is under `PER_CONNECTION_KIB` per connection; see notes/i18-docs.md);
+  budget is under `PER_CONNECTION_KIB` per connection; see docs/guide/server.md);
 - no answer it gives is a 5xx, except 501 (an unknown method, RFC 9110 §9.1);
 - a normal client gets its token within 1 s, while the streams are being sent;
 - the process stops within a few seconds of SIGINT, with the streams' sockets still open;
