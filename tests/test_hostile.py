@@ -63,10 +63,10 @@ async def _afetch_error(url: str) -> TokenError:
 
 # --- 1. bounded reads -------------------------------------------------------------------------
 
-# Run in a child process, so its peak memory (ru_maxrss) is the client's alone.
+# Run in a child process, so its peak memory (VmHWM) is the client's alone.
 _MEMORY_PROBE = textwrap.dedent(
     """
-    import asyncio, json, resource, sys
+    import asyncio, json, sys
     from screening_eagle_id import (
         AsyncTokenClient, ClientCredentials, RetryPolicy, TokenClient, TokenError,
     )
@@ -90,7 +90,11 @@ _MEMORY_PROBE = textwrap.dedent(
         return None
 
     def peak_mb():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM: this process's own peak since its exec (ru_maxrss starts at the parent's
+        # size at fork, and would hide growth below it).
+        with open("/proc/self/status") as status:
+            line = next(l for l in status if l.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
 
     urls = json.loads(sys.argv[1])
     sync(urls.pop("warm-up"))
