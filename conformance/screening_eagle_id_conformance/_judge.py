@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from ._checks import CHECKS, Check, Context, Failed, NotApplicable
 from ._context import resolve
-from ._fuzz import CUSTOM_CHECKS, FuzzResult
+from ._fuzz import FuzzResult
+from ._fuzz_checks import CUSTOM_CHECKS
 from ._http import to_curl
 from ._report import Outcome, Profile, Result, Source, verdict_for
 
