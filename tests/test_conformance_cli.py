@@ -413,7 +413,7 @@ def test_every_private_module_has_all_and_the_package_exports_one_sorted_all() -
 def test_a_crash_of_the_suite_is_could_not_run_not_a_verdict(
     servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import screening_eagle_id_conformance._runner as runner
+    import screening_eagle_id_conformance._cli as runner
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom near {DEMO_CLIENT_SECRET}")

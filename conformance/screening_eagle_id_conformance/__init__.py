@@ -30,19 +30,11 @@ import sys
 
 try:
     from ._checks import CHECKS, Check
+    from ._cli import EXIT_CANNOT_RUN, EXIT_CONFORMANT, EXIT_NOT_CONFORMANT, main
     from ._http import Target
+    from ._preflight import CannotRun, Unreachable
     from ._report import Outcome, Profile, Report, Result, Source
-    from ._runner import (
-        DEFAULT_MAX_EXAMPLES,
-        EXIT_CANNOT_RUN,
-        EXIT_CONFORMANT,
-        EXIT_NOT_CONFORMANT,
-        CannotRun,
-        Options,
-        Unreachable,
-        main,
-        run,
-    )
+    from ._runner import DEFAULT_MAX_EXAMPLES, Options, run
 except ImportError as _missing:
     # `python -m screening_eagle_id_conformance` without the extra: one line and "could not
     # run" (2), never a traceback and 1, which a CI job would read as "not conformant". The

@@ -1,5 +1,5 @@
 """`python -m screening_eagle_id_conformance`: what `eagle-id conformance` runs."""
 
-from ._runner import main
+from ._cli import main
 
 raise SystemExit(main())

@@ -37,6 +37,7 @@ __all__ = [
     "BudgetSpent",
     "Decoder",
     "bounded_sessions",
+    "cut_off_after",
 ]
 
 MAX_REPLY_BYTES = 1024 * 1024
@@ -164,6 +165,27 @@ class _Replay(io.BytesIO):
         """Nothing to release: the connection went back when the body was read."""
 
 
+@contextlib.contextmanager
+def cut_off_after(seconds: float, sockets: list[socket.socket]) -> Iterator[threading.Event]:
+    """Past `seconds`, shut down every socket in `sockets` (filled while inside) and set the
+    event it yields: a head or a body dripped byte by byte never trips a per-read timeout."""
+    cut = threading.Event()
+
+    def cut_off() -> None:
+        cut.set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(seconds, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield cut
+    finally:
+        watchdog.cancel()
+
+
 @dataclass
 class Budget:
     """What one schemathesis phase may spend: until `deadline` (time.monotonic) in all, each
@@ -198,29 +220,19 @@ class BoundedAdapter(HTTPAdapter):
             raise BudgetSpent("the schemathesis phase's time budget is spent", request=request)
         seconds = min(2 * budget.timeout, remaining)
         sockets: list[socket.socket] = []
-        cut = threading.Event()
-
-        def cut_off() -> None:
-            cut.set()
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
         _current.sockets = sockets
-        watchdog = threading.Timer(seconds, cut_off)
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            response = super().send(request, stream=True, **kwargs)
-            body = self._read(response, request, time.monotonic() + seconds)
-        except requests.exceptions.RequestException:
-            if cut.is_set():
-                raise NoWholeReply(
-                    f"no whole response within {seconds:g} s", request=request
-                ) from None
-            raise
+            with cut_off_after(seconds, sockets) as cut:
+                try:
+                    response = super().send(request, stream=True, **kwargs)
+                    body = self._read(response, request, time.monotonic() + seconds)
+                except requests.exceptions.RequestException:
+                    if cut.is_set():
+                        raise NoWholeReply(
+                            f"no whole response within {seconds:g} s", request=request
+                        ) from None
+                    raise
         finally:
-            watchdog.cancel()
             _current.sockets = None
         response._content = body
         response._content_consumed = True

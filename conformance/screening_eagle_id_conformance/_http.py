@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
 import json
 import shlex
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +16,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
 
 import httpx
 
-from ._bounded import MAX_REPLY_BYTES, Decoder
+from ._bounded import MAX_REPLY_BYTES, Decoder, cut_off_after
 from ._redact import REDACTED, redact
 
 __all__ = [
@@ -339,7 +337,6 @@ class Prober:
         included, within twice the timeout, past which its socket is shut down."""
         timeout = self.target.timeout
         sockets: list[socket.socket] = []
-        cut = threading.Event()
 
         def trace(event: str, info: Mapping[str, Any]) -> None:
             if event == "connection.connect_tcp.complete":
@@ -348,35 +345,27 @@ class Prober:
                 if isinstance(sock, socket.socket):
                     sockets.append(sock)
 
-        def cut_off() -> None:
-            cut.set()
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        watchdog = threading.Timer(2 * timeout, cut_off)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            with self._client.stream(
-                method, url, headers=headers, content=body, extensions={"trace": trace}
-            ) as response:
-                deadline = time.monotonic() + timeout
-                content = bytearray()
-                # Raw bytes, decoded by `Decoder`: httpx's own decoders have no bound per chunk
-                # (one `gzip, gzip` chunk inflates to gigabytes).
-                decoder = Decoder(response.headers.get("Content-Encoding"), MAX_REPLY_BYTES)
-                for chunk in response.iter_raw():
-                    try:
-                        content += decoder.feed(chunk)
-                    except ValueError as exc:  # past the bound, or not decodable
-                        raise httpx.DecodingError(str(exc)) from None
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout(f"the response body took more than {timeout:g} s")
-        except httpx.HTTPError:
-            if cut.is_set():
-                raise httpx.ReadTimeout(f"no whole response within {2 * timeout:g} s") from None
-            raise
-        finally:
-            watchdog.cancel()
+        with cut_off_after(2 * timeout, sockets) as cut:
+            try:
+                with self._client.stream(
+                    method, url, headers=headers, content=body, extensions={"trace": trace}
+                ) as response:
+                    deadline = time.monotonic() + timeout
+                    content = bytearray()
+                    # Raw bytes, decoded by `Decoder`: httpx's own decoders have no bound per
+                    # chunk (one `gzip, gzip` chunk inflates to gigabytes).
+                    decoder = Decoder(response.headers.get("Content-Encoding"), MAX_REPLY_BYTES)
+                    for chunk in response.iter_raw():
+                        try:
+                            content += decoder.feed(chunk)
+                        except ValueError as exc:  # past the bound, or not decodable
+                            raise httpx.DecodingError(str(exc)) from None
+                        if time.monotonic() > deadline:
+                            raise httpx.ReadTimeout(
+                                f"the response body took more than {timeout:g} s"
+                            )
+            except httpx.HTTPError:
+                if cut.is_set():
+                    raise httpx.ReadTimeout(f"no whole response within {2 * timeout:g} s") from None
+                raise
         return Reply.from_httpx(response, bytes(content))

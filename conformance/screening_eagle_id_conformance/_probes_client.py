@@ -217,6 +217,15 @@ def probe_special_credentials(ctx: Context) -> None:
     )
 
 
+def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> str | None:
+    """The TLS version one handshake with `host:port` under `context` negotiates."""
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        return tls.version()
+
+
 def probe_tls(ctx: Context) -> None:
     parts = urlsplit(ctx.target.token_url)
     if parts.scheme != "https" or not parts.hostname:
@@ -224,11 +233,7 @@ def probe_tls(ctx: Context) -> None:
     host, port = parts.hostname, parts.port or 443
     verified = ssl.create_default_context(cafile=ctx.target.ca_file)
     try:
-        with (
-            socket.create_connection((host, port), timeout=ctx.target.timeout) as raw,
-            verified.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            version = tls.version()
+        version = _handshake(host, port, verified, ctx.target.timeout)
     except ssl.SSLCertVerificationError as exc:
         raise Failed(
             f"{CERTIFICATE_INVALID} for {host}: {exc.verify_message} (RFC 6749 §1.6, RFC 9700 "
@@ -250,11 +255,7 @@ def probe_tls(ctx: Context) -> None:
         ctx.note(f"negotiated {version}; this Python cannot offer TLS < 1.2 to test refusal")
         return
     try:
-        with (
-            socket.create_connection((host, port), timeout=ctx.target.timeout) as raw,
-            old.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            accepted = tls.version()
+        accepted = _handshake(host, port, old, ctx.target.timeout)
     except (OSError, ssl.SSLError):
         ctx.note(f"negotiated {version}; TLS 1.0/1.1 refused")
         return
