@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from screening_eagle_id_conformance import Outcome, Report, Result, Source, Target
@@ -147,9 +147,14 @@ def _outputs(report: Report) -> dict[str, str]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(secret=secrets, chain=chains, basic=st.booleans(), before=noise, after=noise)
+@example(secret="**NOT CO", chain=["json"], basic=False, before="", after="")
 def test_no_report_writer_shows_the_secret_in_any_encoding(
     secret: str, chain: list[str], basic: bool, before: str, after: str
 ) -> None:
+    # A "secret" that the reports' own wording already holds (`**NOT CO`) says nothing about
+    # redaction: only server text is the suite's to redact.
+    template = _outputs(_report("-", secret))
+    assume(not any(form in w for w in template.values() for form in forms(secret)))
     text = f"{before} {echo(secret, chain, basic)} {after}"
     outputs = _outputs(_report(text, secret))
     for where, written in outputs.items():
