@@ -63,6 +63,16 @@ def _hex(text: str) -> str:
     return "".join(c.upper() if i % 2 else c for i, c in enumerate(out))
 
 
+def _x_escapes(text: str) -> str:
+    """A byte string's repr (`b'p\\xc3\\xa9'`), or every byte escaped."""
+    data = text.encode()
+    return repr(data) if len(data) % 2 else "".join(f"\\x{b:02x}" for b in data)
+
+
+def _octal(text: str) -> str:
+    return "".join(f"\\{b:03o}" for b in text.encode())
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "json": _json_ascii,
     "json-utf8": _json_utf8,
@@ -75,6 +85,9 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "base64": _b64,
     "base64url": _b64url,
     "hex": _hex,
+    "x-escapes": _x_escapes,
+    "octal": _octal,
+    "python-repr": ascii,
 }
 
 
