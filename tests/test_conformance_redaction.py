@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import quopri
 import re
 import tempfile
 import xml.etree.ElementTree as ET
@@ -73,6 +74,15 @@ def _octal(text: str) -> str:
     return "".join(f"\\{b:03o}" for b in text.encode())
 
 
+def _quoted_printable(text: str) -> str:
+    return quopri.encodestring(text.encode(), quotetabs=True).decode()
+
+
+def _percent_u(text: str) -> str:
+    units = text.encode("utf-16-be")
+    return "".join(f"%u{units[i]:02X}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "json": _json_ascii,
     "json-utf8": _json_utf8,
@@ -88,6 +98,8 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "x-escapes": _x_escapes,
     "octal": _octal,
     "python-repr": ascii,
+    "quoted-printable": _quoted_printable,
+    "percent-u": _percent_u,
 }
 
 

@@ -5,7 +5,8 @@ decodings of it contains a secret. The decodings are every escape a server can p
 echoed value: JSON string escapes (`\\/`, `\\"`, `\\\\`, `\\u00e9`, surrogate pairs) and the other
 backslash escapes (`\\xc3\\xa9` of a byte string's repr, octal, `\\U0001f600`), HTML
 entities (named, decimal, hex), percent-encoding (with or without `+` for space, any case of
-hex), base64 (standard or URL-safe, at any alignment) and hex, nested in any order.
+hex, `%uXXXX`), quoted-printable, base64 (standard or URL-safe, at any alignment) and hex,
+nested in any order.
 
 `redact(text, secrets)` explores those chains breadth-first (each text once, within a budget),
 and while the whole text reveals a secret it cuts the smallest window that still reveals it and
@@ -18,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import quopri
 import re
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote, unquote_plus
@@ -44,6 +46,8 @@ _JSON_ESCAPE = re.compile(
     r"|u([0-9a-fA-F]{4})|([\"\\/bfnrt])|U([0-9a-fA-F]{8})|x([0-9a-fA-F]{2})|([0-3][0-7]{2}))"
 )
 _STAND_IN = re.compile(r"[\udc80-\udcff]")
+_PERCENT_U = re.compile(r"%[uU]([0-9a-fA-F]{4})")
+_QUOTED_PRINTABLE = re.compile(r"=(?:[0-9A-F]{2}|\r?\n)")
 _JSON_SIMPLE = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){3,}")
@@ -84,7 +88,20 @@ def _html_unescape(text: str) -> str:
 
 
 def _percent(text: str) -> str:
-    return unquote(text, errors="replace") if "%" in text else text
+    """Percent-decoding, `%uXXXX` too (UTF-16 units, surrogate pairs joined)."""
+    if "%" not in text:
+        return text
+    if "%u" in text or "%U" in text:
+        text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return unquote(text, errors="replace")
+
+
+def _quoted_printable(text: str) -> str:
+    """Quoted-printable (`=C3=A9`, soft line breaks `=` at a line's end)."""
+    if not _QUOTED_PRINTABLE.search(text):
+        return text
+    return _bytes_text(quopri.decodestring(text.encode("utf-8", "surrogatepass")))
 
 
 def _percent_plus(text: str) -> str:
@@ -132,6 +149,7 @@ _DECODINGS: tuple[Callable[[str], str], ...] = (
     _percent_plus,
     _base64_runs,
     _hex_runs,
+    _quoted_printable,
 )
 
 
