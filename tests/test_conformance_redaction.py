@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import quopri
 import re
 import tempfile
 import xml.etree.ElementTree as ET
@@ -63,6 +64,25 @@ def _hex(text: str) -> str:
     return "".join(c.upper() if i % 2 else c for i, c in enumerate(out))
 
 
+def _x_escapes(text: str) -> str:
+    """A byte string's repr (`b'p\\xc3\\xa9'`), or every byte escaped."""
+    data = text.encode()
+    return repr(data) if len(data) % 2 else "".join(f"\\x{b:02x}" for b in data)
+
+
+def _octal(text: str) -> str:
+    return "".join(f"\\{b:03o}" for b in text.encode())
+
+
+def _quoted_printable(text: str) -> str:
+    return quopri.encodestring(text.encode(), quotetabs=True).decode()
+
+
+def _percent_u(text: str) -> str:
+    units = text.encode("utf-16-be")
+    return "".join(f"%u{units[i]:02X}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
 ENCODINGS: dict[str, Callable[[str], str]] = {
     "json": _json_ascii,
     "json-utf8": _json_utf8,
@@ -75,6 +95,11 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "base64": _b64,
     "base64url": _b64url,
     "hex": _hex,
+    "x-escapes": _x_escapes,
+    "octal": _octal,
+    "python-repr": ascii,
+    "quoted-printable": _quoted_printable,
+    "percent-u": _percent_u,
 }
 
 

@@ -195,6 +195,25 @@ def test_transfer_encoding_in_http_1_0_gets_400(
         assert_error(read_answer(sock), 400, "invalid_request")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(("Transfer-Encoding: gzip, chunked",), id="gzip, chunked"),
+        pytest.param(("Transfer-Encoding: x-custom ,chunked",), id="unknown, chunked"),
+        pytest.param(("Transfer-Encoding: deflate", "Transfer-Encoding: chunked"), id="two fields"),
+    ],
+)
+def test_a_transfer_coding_other_than_chunked_gets_501(
+    address: tuple[str, int], no_tracebacks: None, fields: tuple[str, ...]
+) -> None:
+    """RFC 9112 §6.1: a transfer coding the server does not implement is 501, never a body
+    read as if it were only chunked (a gzip body parsed as form fields)."""
+    data = request(*fields).replace(b"Content-Length", b"X-Length")[: -len(BODY)]
+    with connect(address) as sock:
+        sock.sendall(data + b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY))
+        assert_error(read_answer(sock), 501, "invalid_request")
+
+
 # --- methods (RFC 9110 §9.1: 501 for one the server does not recognize) --------------------
 
 

@@ -2,9 +2,11 @@
 
 The rule is one over text, not a list of forms: a substring is redacted when some chain of
 decodings of it contains a secret. The decodings are every escape a server can put around an
-echoed value: JSON string escapes (`\\/`, `\\"`, `\\\\`, `\\u00e9`, surrogate pairs), HTML
+echoed value: JSON string escapes (`\\/`, `\\"`, `\\\\`, `\\u00e9`, surrogate pairs) and the other
+backslash escapes (`\\xc3\\xa9` of a byte string's repr, octal, `\\U0001f600`), HTML
 entities (named, decimal, hex), percent-encoding (with or without `+` for space, any case of
-hex), base64 (standard or URL-safe, at any alignment) and hex, nested in any order.
+hex, `%uXXXX`), quoted-printable, base64 (standard or URL-safe, at any alignment) and hex,
+nested in any order.
 
 `redact(text, secrets)` explores those chains breadth-first (each text once, within a budget),
 and while the whole text reveals a secret it cuts the smallest window that still reveals it and
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import quopri
 import re
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote, unquote_plus
@@ -35,31 +38,49 @@ _MAX_CHARS = 4 << 20
 # Windows cut from one text before the whole text is withheld instead.
 _MAX_CUTS = 64
 
+# Backslash escapes, one pass left to right (so `\\\\x41` is an escaped backslash, then text):
+# JSON's (a surrogate pair, `\\uXXXX`, the simple ones), Python's (`\\UXXXXXXXX`, `\\xHH`, as in
+# a repr) and octal `\\NNN` (C, a byte string's repr).
 _JSON_ESCAPE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"  # a surrogate pair
-    r"|u([0-9a-fA-F]{4})|([\"\\/bfnrt]))"
+    r"|u([0-9a-fA-F]{4})|([\"\\/bfnrt])|U([0-9a-fA-F]{8})|x([0-9a-fA-F]{2})|([0-3][0-7]{2}))"
 )
+_STAND_IN = re.compile(r"[\udc80-\udcff]")
+_PERCENT_U = re.compile(r"%[uU]([0-9a-fA-F]{4})")
+_QUOTED_PRINTABLE = re.compile(r"=(?:[0-9A-F]{2}|\r?\n)")
 _JSON_SIMPLE = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){3,}")
 
 
 def _json_replace(match: re.Match[str]) -> str:
-    high, low, single, simple = match.groups()
+    high, low, single, simple, long, hex_byte, octal = match.groups()
     if simple is not None:
         return _JSON_SIMPLE[simple]
     if high is not None:
         return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
-    return _char(int(single, 16))
+    if single is not None or long is not None:
+        return _char(int(single or long, 16))
+    # A byte (or, in a str's repr, a code point below 256): a stand-in until its run is read.
+    code = int(hex_byte, 16) if hex_byte is not None else int(octal, 8)
+    return chr(code) if code < 0x80 else chr(0xDC00 + code)
 
 
 def _char(code: int) -> str:
     # A lone surrogate would not survive encoding to UTF-8 later: keep a stand-in.
-    return "\ufffd" if 0xD800 <= code < 0xE000 else chr(code)
+    return "\ufffd" if 0xD800 <= code < 0xE000 or code > 0x10FFFF else chr(code)
 
 
 def _json_unescape(text: str) -> str:
-    return _JSON_ESCAPE.sub(_json_replace, text) if "\\" in text else text
+    """Backslash escapes; escaped bytes read as UTF-8, or where they are not UTF-8, as code
+    points (`\\xe9` in a str's repr)."""
+    if "\\" not in text:
+        return text
+    decoded = _JSON_ESCAPE.sub(_json_replace, text)
+    try:
+        return decoded.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return _STAND_IN.sub(lambda m: chr(ord(m.group(0)) - 0xDC00), decoded)
 
 
 def _html_unescape(text: str) -> str:
@@ -67,7 +88,20 @@ def _html_unescape(text: str) -> str:
 
 
 def _percent(text: str) -> str:
-    return unquote(text, errors="replace") if "%" in text else text
+    """Percent-decoding, `%uXXXX` too (UTF-16 units, surrogate pairs joined)."""
+    if "%" not in text:
+        return text
+    if "%u" in text or "%U" in text:
+        text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return unquote(text, errors="replace")
+
+
+def _quoted_printable(text: str) -> str:
+    """Quoted-printable (`=C3=A9`, soft line breaks `=` at a line's end)."""
+    if not _QUOTED_PRINTABLE.search(text):
+        return text
+    return _bytes_text(quopri.decodestring(text.encode("utf-8", "surrogatepass")))
 
 
 def _percent_plus(text: str) -> str:
@@ -115,6 +149,7 @@ _DECODINGS: tuple[Callable[[str], str], ...] = (
     _percent_plus,
     _base64_runs,
     _hex_runs,
+    _quoted_printable,
 )
 
 

@@ -255,13 +255,22 @@ class LimitedHttpToolsProtocol(BoundedConnection):
             raise _Refused(400, "invalid_request", "Only HTTP/1.1 and HTTP/1.0 are served.")
         hosts = 0
         host = b""
+        codings: list[bytes] = []
         for name, value in self.headers:
             if name == b"host":
                 hosts += 1
                 host = value
-            elif name == b"transfer-encoding" and version == "1.0":
-                # RFC 9112 §6.1: the framing of an HTTP/1.0 request with it is unreliable.
-                raise _Refused(400, "invalid_request", "HTTP/1.0 has no Transfer-Encoding.")
+            elif name == b"transfer-encoding":
+                if version == "1.0":
+                    # RFC 9112 §6.1: the framing of an HTTP/1.0 request with it is unreliable.
+                    raise _Refused(400, "invalid_request", "HTTP/1.0 has no Transfer-Encoding.")
+                codings += (c.strip().lower() for c in value.split(b","))
+        if codings and codings != [b"chunked"]:
+            # RFC 9112 §6.1: a transfer coding not implemented is 501 (llhttp would read a
+            # `gzip, chunked` body as if it were only chunked).
+            raise _Refused(
+                501, "invalid_request", "Only the chunked transfer coding is implemented."
+            )
         # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, for any with several, and
         # for a Host that is not uri-host[:port].
         if hosts > 1 or (hosts == 0 and version == "1.1"):
