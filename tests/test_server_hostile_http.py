@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from screening_eagle_id_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH
 from test_server_limits import BODY, FAST, assert_error, connect, read_answer, server
 
@@ -352,3 +354,53 @@ def test_a_half_close_in_the_middle_of_a_body_gets_400_at_once(
         sock.shutdown(socket.SHUT_WR)
         answer = read_answer(sock, timeout=0.4)  # well before the 0.5 s body timeout
     assert_error(answer, 400, "invalid_request")
+
+
+# --- a chunked body's framing (chunk-size lines, extensions, trailers): the head's 16 KiB ------
+
+
+def _chunked(extension: bytes, pieces: int, trailer: bytes) -> bytes:
+    """The token request as a chunked body of `pieces` chunks, each size line carrying
+    `extension`, then `trailer` as the trailer section."""
+    head = request("Transfer-Encoding: chunked").replace(b"Content-Length", b"X-Length")
+    head = head[: -len(BODY)]
+    step = -(-len(BODY) // pieces)
+    body = b"".join(
+        b"%x%s\r\n%s\r\n" % (len(part), extension, part)
+        for part in (BODY[i : i + step] for i in range(0, len(BODY), step))
+    )
+    return head + body + b"0\r\n" + trailer + b"\r\n"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    extension_bytes=st.integers(0, 40_000),
+    pieces=st.integers(1, 6),
+    trailer_bytes=st.integers(0, 20_000),
+    splits=st.lists(st.floats(0, 1), max_size=3),
+)
+def test_chunk_framing_is_counted_against_the_head_limit_however_it_arrives(
+    address: tuple[str, int],
+    extension_bytes: int,
+    pieces: int,
+    trailer_bytes: int,
+    splits: list[float],
+) -> None:
+    """Chunk-size lines with their extensions and the trailer section count against the head's
+    16 KiB (FAST's limit too) whether they arrive in one write, with the head, or in parts:
+    over it, 431; within it, the token."""
+    extension = b";e=" + b"x" * extension_bytes if extension_bytes else b""
+    trailer = b"X-T: " + b"v" * trailer_bytes + b"\r\n" if trailer_bytes else b""
+    data = _chunked(extension, pieces, trailer)
+    framing = len(data) - data.index(b"\r\n\r\n") - 4 - len(BODY)
+    cuts = sorted({int(f * len(data)) for f in splits} - {0, len(data)})
+    with connect(address) as sock:
+        for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            sock.sendall(data[start:stop])
+            time.sleep(0.01)
+        answer = read_answer(sock)
+    limit = FAST.max_head_bytes
+    if framing > limit + 64:  # (the limit counts as bytes arrive; a little slack at the edge)
+        assert_error(answer, 431, "invalid_request")
+    elif framing <= limit - 64 and trailer_bytes < limit // 2:
+        assert answer.status == 200, (framing, answer)

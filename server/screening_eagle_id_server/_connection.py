@@ -32,6 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from ._accesslog import ANSWERED, log_access
+from ._chunks import ChunkFraming
 from ._guard import guard_of
 from ._limits import SEND_BUFFER, WRITE_HIGH_WATER, ConnectionLimits, connection_cap
 from ._nodelay import set_nodelay, set_send_buffer
@@ -84,6 +85,7 @@ class BoundedConnection(HttpToolsProtocol):
         self._stopping = False
         self._held = b""  # read, not parsed: a request waits behind the one being answered
         self._body_raw = 0  # bytes of the body phase so far (payload, chunk framing, trailers)
+        self._chunks: ChunkFraming | None = None  # a chunked body's framing, counted exactly
         self._payload = 0  # body content received on this connection
         self._payload_start = 0  # ... when the current request's head ended
         self._payload_base = 0  # ... at the end of the piece that ended it (body uncounted)

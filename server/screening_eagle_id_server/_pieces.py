@@ -13,11 +13,14 @@ END_OF_HEAD = b"\r\n\r\n"
 
 def cut(data: bytes, pos: int, end: int) -> int:
     """Where the piece of `data` from `pos` ends: after its first head end if another one
-    follows (so that a piece ends one head at most), else at `end`."""
+    follows (so that a piece ends one head at most) or if that head may be chunked (so that
+    its body phase begins a piece, for `_chunks`), else at `end`."""
     first = data.find(END_OF_HEAD, pos)
     if first < 0:
         return end
     first += 4
+    if first < end and b"chunked" in data[pos:first].lower():
+        return first
     return end if data.find(END_OF_HEAD, first) < 0 else first
 
 

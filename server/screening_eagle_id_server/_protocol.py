@@ -28,11 +28,15 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from ._chunks import ChunkFraming
 from ._connection import BoundedConnection
 from ._headcheck import Trailers, TrailersTooLarge, is_request_line, valid_host
-from ._pieces import cut, line_after, tail_after
+from ._pieces import END_OF_HEAD, cut, line_after, tail_after
 
 __all__ = ["LimitedHttpToolsProtocol"]
+
+
+_FRAMING_TOO_LARGE = "The chunk framing and trailers of a body must not exceed {} bytes."
 
 
 class _Refused(Exception):
@@ -88,6 +92,10 @@ class LimitedHttpToolsProtocol(BoundedConnection):
                 self._hold(data[pos:])
                 break
             stop = cut(data, pos, end)
+            if self._in_head and self._head_bytes:  # a head begun in an earlier read ends here?
+                first = data.find(END_OF_HEAD, pos, stop)
+                if 0 <= first < stop - 4:  # then its body phase begins a piece (see _chunks)
+                    stop = first + 4
             if not self._in_head:  # the body phase: never past its budget
                 limits = self.limits
                 stop = min(
@@ -127,6 +135,15 @@ class LimitedHttpToolsProtocol(BoundedConnection):
                     431, f"The request head must not exceed {limits.max_head_bytes} bytes."
                 )
             return self._feed_piece(data[budget:])
+        chunks = self._chunks
+        if chunks is not None:  # a chunked body: its framing is counted before it is parsed
+            used = chunks.feed(data)
+            if chunks.framing > limits.max_head_bytes:
+                return self._refuse(431, _FRAMING_TOO_LARGE.format(limits.max_head_bytes))
+            if chunks.done:
+                self._chunks = None
+                if used < len(data):  # the next request begins a piece of its own
+                    return self._feed_piece(data[:used]) and self._feed_piece(data[used:])
         heads, completed = self._heads, self._completed
         if not self._feed_counted(data):
             return False
@@ -135,11 +152,7 @@ class LimitedHttpToolsProtocol(BoundedConnection):
         # The whole piece was the body phase of one request.
         self._body_raw += len(data)
         if self._body_raw - (self._payload - self._payload_base) > limits.max_head_bytes:
-            return self._refuse(
-                431,
-                "The chunk framing and trailers of a body must not exceed"
-                f" {limits.max_head_bytes} bytes.",
-            )
+            return self._refuse(431, _FRAMING_TOO_LARGE.format(limits.max_head_bytes))
         return True
 
     def _feed_counted(self, data: bytes) -> bool:
@@ -152,6 +165,10 @@ class LimitedHttpToolsProtocol(BoundedConnection):
             return False
         if self._heads != heads:
             self._payload_base = self._payload
+            # A chunked body's framing is counted exactly when its body phase begins a piece
+            # (`cut` ends a piece at a chunked head's end); else it is bounded by this read.
+            if self._chunks is not None and (self._in_head or not data.endswith(END_OF_HEAD)):
+                self._chunks = None
         if self._completed != completed and self._in_head and not self._head_bytes:
             self._head_bytes = tail_after(data, self._payload - payload)
         return True
@@ -271,6 +288,7 @@ class LimitedHttpToolsProtocol(BoundedConnection):
             raise _Refused(
                 501, "invalid_request", "Only the chunked transfer coding is implemented."
             )
+        self._chunks = ChunkFraming() if codings else None
         # RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, for any with several, and
         # for a Host that is not uri-host[:port].
         if hosts > 1 or (hosts == 0 and version == "1.1"):
@@ -312,6 +330,7 @@ class LimitedHttpToolsProtocol(BoundedConnection):
         if self._replaying:
             return
         self._body_pending = False
+        self._chunks = None
         self._disarm()
         self._in_head = True
         self._head_bytes = 0
